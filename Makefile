@@ -3,10 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER := python3 hack/localcluster/cluster.py
 
-.PHONY: help demo test unit e2e deps components images cluster-up cluster-down cluster-status kubeconfig
+.PHONY: help demo test unit e2e deps components images cluster-up cluster-down cluster-status kubeconfig plugin manifests
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 demo: deps ## bring up the local cluster (unless KUBECONFIG is set), install the product, deploy and call a function
 	@hack/demo.sh
@@ -40,3 +40,9 @@ cluster-status: ## show each component and the pod fence
 
 kubeconfig: ## print the local cluster's admin kubeconfig path
 	@$(CLUSTER) kubeconfig
+
+plugin: deps ## build dist/kubectl-kubeless, the plugin as one executable (a shiv zipapp)
+	@hack/build-plugin.sh
+
+manifests: deps ## regenerate manifests/kubeless.yaml from kubectl_kubeless/manifests.py
+	@"$$(hack/deps.sh)/bin/python" -m kubectl_kubeless.manifests > manifests/kubeless.yaml

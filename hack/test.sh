@@ -10,15 +10,14 @@ step() {
   return $rc
 }
 
+print_times() { echo; echo "== times"; printf '%s\n' "${times[@]}"; }
+trap print_times EXIT
+
 venv=""
 find_venv() { venv=$(hack/deps.sh); }
 step "dependencies (apt, pip)" find_venv
 step "components (Go build, cached)" bash -c 'hack/localcluster/build.sh >/dev/null'
 step "images (offline, cached)" bash -c 'python3 hack/images/build.py $(find . -name image.toml -not -path "./.cluster/*" -printf "%h\n" | sort) >&2'
+step "lint (ruff)" "$venv/bin/ruff" check --quiet .
 step "unit tests" "$venv/bin/python" -m pytest -q tests/unit
-status=0
-step "e2e tests (incl. cluster up/down)" "$venv/bin/python" -m pytest -v -rs tests/e2e || status=$?
-echo
-echo "== times"
-printf '%s\n' "${times[@]}"
-exit $status
+step "e2e tests (incl. cluster up/down)" "$venv/bin/python" -m pytest -v -rs tests/e2e

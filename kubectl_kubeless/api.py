@@ -44,6 +44,22 @@ CONFIGMAP_LIMIT = 1024 * 1024
 
 CONDITION_READY = "Ready"
 CONDITION_PROGRESSING = "Progressing"
+# Ready condition reasons: the controller writes them, `ls`, `describe` and `deploy --wait` read them.
+REASON_READY = "MinimumReplicasAvailable"
+REASON_DEPLOYING = "Deploying"
+REASON_INVALID_SPEC = "InvalidSpec"
+REASON_RESOURCE_EXISTS = "ResourceExists"
+REASON_APPLY_FAILED = "ApplyFailed"
+REASON_INIT_FAILED = {"prepare": "PrepareFailed", "install": "InstallFailed", "compile": "CompileFailed"}
+REASON_OTHER_INIT_FAILED = "InitContainerFailed"
+REASON_CRASHED = "FunctionCrashed"
+REASON_IMAGE_PULL_FAILED = "ImagePullFailed"
+# Ready=False reasons that no waiting will fix: the user must change the function (or read its logs).
+FAILURE_REASONS = frozenset({REASON_INVALID_SPEC, REASON_RESOURCE_EXISTS, *REASON_INIT_FAILED.values(),
+                             REASON_OTHER_INIT_FAILED, REASON_CRASHED, REASON_IMAGE_PULL_FAILED})
+# The pod template's hash of the code: a change rolls the pods even without a checksum (Kubeless #952), and status
+# reads failures only from pods of the current code.
+CONTENT_HASH_ANNOTATION = "kubeless.io/content-hash"
 
 EVENT_NAMESPACE_CLI = "cli.kubeless.io"
 

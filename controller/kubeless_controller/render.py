@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from kubectl_kubeless import api
+from kubectl_kubeless.runtimes import runtime_ids
 
 
 class RenderError(ValueError):
@@ -32,14 +33,12 @@ def find_runtime(catalogue: list[dict], runtime_id: str) -> Runtime:
     for entry in catalogue:
         for version in entry.get("versions", []):
             if entry["ID"] + version["version"] == runtime_id:
+                if not any(image.get("phase") == "runtime" for image in version.get("images", [])):
+                    raise RenderError(f"runtime {runtime_id!r} has no runtime image in the catalogue")
                 return Runtime(runtime_id, entry.get("depName", ""), entry.get("fileNameSuffix", ""),
                                {image["phase"]: image for image in version.get("images", [])},
                                entry.get("livenessProbeInfo"))
     raise RenderError(f"unknown runtime {runtime_id!r}; supported: {', '.join(runtime_ids(catalogue))}")
-
-
-def runtime_ids(catalogue: list[dict]) -> list[str]:
-    return [entry["ID"] + version["version"] for entry in catalogue for version in entry.get("versions", [])]
 
 
 def split_handler(handler: str) -> tuple[str, str]:
@@ -179,7 +178,7 @@ def prepare_script(spec: dict, runtime: Runtime) -> str:
         algorithm, _, digest = checksum.partition(":")
         if algorithm != "sha256" or len(digest) != 64:
             raise RenderError(f"checksum {checksum!r} must be sha256:<64 hex digits>")
-        steps.append(f"echo '{digest}  {origin}' | sha256sum -c -s - || "
+        steps.append(f"echo '{digest}  {origin}' | sha256sum -c - >/dev/null || "
                      f"{{ echo 'checksum mismatch: the code does not hash to {checksum}' >&2; exit 1; }}")
     if "+zip" in kind:
         steps.append(f"unzip -q -o {origin} -d {api.INSTALL_VOLUME}")
@@ -219,7 +218,8 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
     if install and (deps or "deps" in content_type(spec)):
         check = ""
         if deps and runtime.dep_name:
-            check = (f"echo '{sha256_hex(deps)}  {api.INSTALL_VOLUME}/{runtime.dep_name}' | sha256sum -c -s - && ")
+            check = (f"echo '{sha256_hex(deps)}  {api.INSTALL_VOLUME}/{runtime.dep_name}' "
+                     f"| sha256sum -c - >/dev/null && ")
         containers.append({
             "name": "install", "image": install["image"], "imagePullPolicy": "IfNotPresent",
             "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", check + install["command"]],
@@ -264,6 +264,8 @@ def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
     custom_image = bool(main.get("image"))
     if not custom_image and runtime is None:
         raise RenderError("a function needs a runtime or a custom image")
+    if not custom_image and not spec.get("handler"):
+        raise RenderError(f"a function of runtime {runtime.id} needs a handler, e.g. hello.handler")
 
     env = list(main.get("env") or [])
     if spec.get("handler") and spec.get("function") is not None:
@@ -297,7 +299,7 @@ def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
         resources = ((init[0] if init else {}).get("resources")) or {}
         init = init_containers(function, runtime, user_env, resources, config["provision-image"])
         # Code changes must roll the pods even when the user gave no checksum (Kubeless #952).
-        annotations["kubeless.io/content-hash"] = sha256_hex(json.dumps(
+        annotations[api.CONTENT_HASH_ANNOTATION] = sha256_hex(json.dumps(
             [spec.get("function"), spec.get("deps"), content_type(spec), spec.get("handler")]))
 
     pod_labels = {**(template.get("metadata") or {}).get("labels", {}), **meta.get("labels", {}),
@@ -332,7 +334,12 @@ def autoscaler(function: dict) -> dict | None:
     if not hpa_spec:
         return None
     name = function["metadata"]["name"]
-    metrics = [v2_metric(metric) for metric in hpa_spec.get("metrics") or []]
+    if not isinstance(hpa_spec.get("maxReplicas"), int):
+        raise RenderError("horizontalPodAutoscaler.spec.maxReplicas must be a number")
+    try:
+        metrics = [v2_metric(metric) for metric in hpa_spec.get("metrics") or []]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise RenderError(f"horizontalPodAutoscaler.spec.metrics: incomplete metric (missing {error})") from None
     spec = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": hpa_spec.get("minReplicas", 1), "maxReplicas": hpa_spec["maxReplicas"]}
     if metrics:
@@ -358,6 +365,8 @@ def v2_metric(metric: dict) -> dict:
 
 def children(function: dict, catalogue: list[dict], config: dict) -> list[dict]:
     """Everything a Function owns, in the order it is applied."""
+    if not function.get("spec"):
+        raise RenderError("the function has no spec")
     spec = function["spec"]
     runtime = None if uses_custom_image(spec) and not spec.get("runtime") else find_runtime(catalogue,
                                                                                             spec.get("runtime", ""))

@@ -539,6 +539,9 @@ def up() -> None:
         down()
     bins = component_bins()
     ip, node = node_ip(), node_name()
+    # Another checkout's crashed cluster may have left the bridge and stale KUBE-* rules behind.
+    run("ip", "link", "delete", BRIDGE, check=False, quiet=True)
+    remove_kube_chains()
     STATE.mkdir(parents=True, exist_ok=True)
     ensure_pki(ip, node)
     write_kubeconfig(KUBECONFIG, "admin", "https://127.0.0.1:6443")

@@ -105,3 +105,19 @@ def namespace(cluster: Cluster) -> str:
         time.sleep(0.2)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def installed(cluster: Cluster) -> Cluster:
+    """The product's server side (CRDs, RBAC, controller, kubeless-config), installed and running."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "manifests" / "kubeless.yaml"))
+    cluster.kubectl("-n", "kubeless", "rollout", "status", "deployment/kubeless-controller-manager",
+                    "--timeout=120s", timeout=150)
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def plugin(installed: Cluster) -> Cluster:
+    """The plugin as users run it: the built zipapp, found by kubectl on PATH as `kubectl kubeless`."""
+    subprocess.run([str(REPO / "hack" / "build-plugin.sh")], check=True, stdout=subprocess.DEVNULL)
+    return installed

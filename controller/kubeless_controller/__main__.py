@@ -1,0 +1,62 @@
+"""`python3 -m kubeless_controller`: the controller process, as the Deployment kubeless-controller-manager runs it.
+
+Every replica watches (so a new leader starts with warm copies) and serves /healthz and /metrics; only the replica
+holding the Lease runs the workers. Losing the Lease ends the process, and Kubernetes starts it again as a candidate.
+SIGTERM stops the workers and hands the Lease back, so the next leader takes over at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from kubectl_kubeless import api
+from kubeless_controller.client import Client, Credentials
+from kubeless_controller.config import Environment
+from kubeless_controller.controller import Controller
+from kubeless_controller.leader import LeaderElector
+from kubeless_controller.server import serve
+
+LEASE_NAME = "kubeless-controller"
+
+log = logging.getLogger("kubeless_controller")
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("KUBELESS_LOG_LEVEL", "INFO").upper(), stream=sys.stdout,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    environment = Environment.from_env()
+    log.info("kubeless controller %s starting as %s in namespace %s", api.project_version(),
+             environment.pod_name, environment.namespace)
+    client = Client(Credentials.in_cluster())
+    controller = Controller(client, environment)
+    server = serve(environment.port, healthy=controller.healthy, metrics=controller.metrics.render)
+
+    stop = threading.Event()
+
+    def deposed() -> None:
+        logging.getLogger().handlers[0].flush()
+        os._exit(1)  # at once: another replica may take the Lease soon, and two leaders must never work together
+
+    elector = LeaderElector(Client(Credentials.in_cluster(), timeout=5), environment.namespace, LEASE_NAME,
+                            environment.pod_name, on_started=controller.start_workers, on_stopped=deposed)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    controller.start_informers()
+    threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
+    while not stop.wait(1):
+        pass
+
+    log.info("shutting down")
+    elector.stop()
+    if controller.stop_workers():
+        elector.release()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

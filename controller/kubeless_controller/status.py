@@ -1,0 +1,271 @@
+"""A Function's status, computed from what the cluster shows: a pure function, so every rule is unit-tested.
+
+The status answers the user's first question, "does my function work, and if not, why?", without a trip through
+pod logs. It has two conditions:
+
+Ready
+  True   MinimumReplicasAvailable   at least one replica answers
+  False  InvalidSpec                the Function cannot be rendered (unknown runtime, bad handler, ...) or the
+                                    API server rejected what it renders to; message: the error
+  False  ResourceExists             a child's name is taken by an object that is not the function's
+  False  ApplyFailed                the API server failed to store a child (retried with backoff)
+  False  PrepareFailed              init container `prepare` (fetch, checksum, unpack the code) failed,
+         InstallFailed              `install` (the dependencies, e.g. pip) failed,
+         CompileFailed              `compile` failed; message: the container's termination message, which
+                                    `terminationMessagePolicy: FallbackToLogsOnError` fills with its log's tail
+  False  InitContainerFailed        another init container failed
+  False  FunctionCrashed            a container of the function exited or is in CrashLoopBackOff; message: its
+                                    last termination message (the runtime writes why it could not load the handler)
+  False  ImagePullFailed            an image cannot be pulled
+  False  ContainerConfigError       a container cannot be created (e.g. a missing Secret)
+  False  ReplicaFailure             the Deployment cannot create pods (quota, admission)
+  False  Unschedulable              no node takes the pod
+  False  ScaledToZero               the Deployment asks for no replica
+  False  Deploying                  pods are on their way and nothing failed
+
+Progressing
+  True   ReplicaSetUpdating         a rollout is underway
+  False  NewReplicaSetAvailable     the rollout is complete
+  False  ProgressDeadlineExceeded   the Deployment gave up progressing
+  False  InvalidSpec, ResourceExists, ApplyFailed   nothing was rolled out
+
+Failures are read from the pods of the Deployment's current code (the `kubeless.io/content-hash` annotation), so a
+broken update shows at once while the previous pods still serve, and a fixed one is not blamed for old crashes.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from kubectl_kubeless import api
+
+CONTENT_HASH = api.CONTENT_HASH_ANNOTATION
+INIT_FAILURES = api.REASON_INIT_FAILED
+IMAGE_PROBLEMS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
+CONFIG_PROBLEMS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+
+READY_REASON = api.REASON_READY
+RESOURCE_EXISTS = api.REASON_RESOURCE_EXISTS
+APPLY_FAILED = api.REASON_APPLY_FAILED
+DEPLOYING = api.REASON_DEPLOYING
+INVALID_SPEC = api.REASON_INVALID_SPEC
+UPDATING = "ReplicaSetUpdating"
+ROLLED_OUT = "NewReplicaSetAvailable"
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def function_status(function: dict, deployment: dict | None, pods: list[dict], render_error: str | None,
+                    now: datetime, *, error_reason: str = INVALID_SPEC) -> dict:
+    """The whole `status` of a Function. `render_error` says why its spec could not be applied, if it could not;
+    `error_reason` names that case (InvalidSpec, or ResourceExists when a child's name is taken)."""
+    generation = function["metadata"].get("generation", 0)
+    previous = {c.get("type"): c for c in (function.get("status") or {}).get("conditions") or []}
+    deployment_status = (deployment or {}).get("status") or {}
+    ready = readiness(deployment, pods, render_error, error_reason)
+    progress = progressing(deployment, render_error, error_reason)
+    return {
+        "observedGeneration": generation,
+        "replicas": deployment_status.get("replicas", 0),
+        "readyReplicas": deployment_status.get("readyReplicas", 0),
+        "conditions": [condition(api.CONDITION_READY, *ready, previous, now, generation),
+                       condition(api.CONDITION_PROGRESSING, *progress, previous, now, generation)],
+    }
+
+
+def condition(kind: str, status: bool, reason: str, message: str, previous: dict[str, dict], now: datetime,
+              generation: int) -> dict:
+    value = "True" if status else "False"
+    before = previous.get(kind) or {}
+    since = before.get("lastTransitionTime") if before.get("status") == value else None
+    return {"type": kind, "status": value, "reason": reason, "message": message,
+            "lastTransitionTime": since or timestamp(now), "observedGeneration": generation}
+
+
+def get_condition(status: dict | None, kind: str) -> dict:
+    for item in (status or {}).get("conditions") or []:
+        if item.get("type") == kind:
+            return item
+    return {}
+
+
+# --- Ready -----------------------------------------------------------------------------------------------------
+
+def readiness(deployment: dict | None, pods: list[dict], render_error: str | None,
+              error_reason: str = INVALID_SPEC) -> tuple[bool, str, str]:
+    if render_error:
+        return False, error_reason, render_error
+    current = current_pods(deployment, pods)
+    for pod in current:
+        failure = pod_failure(pod)
+        if failure:
+            return (False, *failure)
+    if deployment is None:
+        return False, DEPLOYING, "waiting for the Deployment"
+    desired = desired_replicas(deployment)
+    status = deployment.get("status") or {}
+    ready = status.get("readyReplicas") or 0
+    if desired == 0:
+        return False, "ScaledToZero", "the Deployment asks for 0 replicas"
+    replica_failure = deployment_condition(deployment, "ReplicaFailure")
+    if replica_failure.get("status") == "True" and not ready:
+        return False, "ReplicaFailure", replica_failure.get("message") or replica_failure.get("reason", "")
+    if ready >= 1:
+        return True, READY_REASON, f"{ready}/{desired} replicas ready"
+    for pod in current:
+        scheduled = pod_condition(pod, "PodScheduled")
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            return False, "Unschedulable", scheduled.get("message") or "no node can run the pod"
+    hint = next(filter(None, map(pod_progress, current)), "")
+    return False, DEPLOYING, f"0/{desired} replicas ready" + (f": {hint}" if hint else "")
+
+
+def current_pods(deployment: dict | None, pods: list[dict]) -> list[dict]:
+    """The live pods of the Deployment's current code, newest first (not the terminating or evicted ones)."""
+    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    template = (((deployment or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}
+    wanted = (template.get("annotations") or {}).get(CONTENT_HASH)
+    if wanted:
+        live = [pod for pod in live if (pod["metadata"].get("annotations") or {}).get(CONTENT_HASH) == wanted]
+    return sorted(live, key=lambda pod: pod["metadata"].get("creationTimestamp") or "", reverse=True)
+
+
+def pod_failure(pod: dict) -> tuple[str, str] | None:
+    """(reason, message) when one of the pod's containers failed, init containers first."""
+    status = pod.get("status") or {}
+    for container in status.get("initContainerStatuses") or []:
+        reason = INIT_FAILURES.get(container.get("name"), api.REASON_OTHER_INIT_FAILED)
+        terminated = failed_termination(container, init=True)
+        if terminated is not None:
+            return reason, termination_message(terminated)
+        problem = waiting_problem(container)
+        if problem:
+            return problem
+    for container in status.get("containerStatuses") or []:
+        terminated = failed_termination(container, init=False)
+        if terminated is not None:
+            message = termination_message(terminated)
+            return api.REASON_CRASHED, message
+        problem = waiting_problem(container)
+        if problem:
+            return problem
+    return None
+
+
+def failed_termination(container: dict, *, init: bool) -> dict | None:
+    """The termination that shows the container is failing, if it is.
+
+    An init container fails when it exited non-zero and has not succeeded since (it may be retrying). A long-running
+    container fails when it is not running (exited, or waiting in CrashLoopBackOff), or is running again but not yet
+    ready after an earlier exit: in a crash loop the state cycles through all three, and the status must not flap.
+    """
+    state = container.get("state") or {}
+    last = (container.get("lastState") or {}).get("terminated")
+    terminated = state.get("terminated")
+    if init:
+        if terminated is not None:
+            return terminated if terminated.get("exitCode", 0) != 0 else None
+        if last is not None and last.get("exitCode", 0) != 0:
+            return last
+        return None
+    if terminated is not None:
+        return terminated
+    if last is not None and not container.get("ready"):
+        return last
+    return None
+
+
+def termination_message(terminated: dict) -> str:
+    message = (terminated.get("message") or "").strip()
+    if message:
+        return message
+    reason = terminated.get("reason") or "Error"
+    return f"{reason}: exit code {terminated.get('exitCode', '?')}"
+
+
+def waiting_problem(container: dict) -> tuple[str, str] | None:
+    waiting = (container.get("state") or {}).get("waiting") or {}
+    reason = waiting.get("reason")
+    message = waiting.get("message") or f"container {container.get('name')}: {reason}"
+    if reason in IMAGE_PROBLEMS:
+        return api.REASON_IMAGE_PULL_FAILED, message
+    if reason in CONFIG_PROBLEMS:
+        return "ContainerConfigError", message
+    return None
+
+
+def pod_progress(pod: dict) -> str:
+    """What a pod that is on its way is doing, for the Deploying message."""
+    name = pod["metadata"].get("name", "")
+    status = pod.get("status") or {}
+    for container in status.get("initContainerStatuses") or []:
+        if "running" in (container.get("state") or {}):
+            return f"pod {name} is running init container {container.get('name')}"
+    for container in status.get("containerStatuses") or []:
+        if "running" in (container.get("state") or {}) and not container.get("ready"):
+            return f"pod {name} is starting, not ready yet"
+    return f"pod {name} is {status.get('phase', 'Pending')}" if name else ""
+
+
+def pod_condition(pod: dict, kind: str) -> dict:
+    return get_condition(pod.get("status"), kind)
+
+
+def deployment_condition(deployment: dict | None, kind: str) -> dict:
+    return get_condition((deployment or {}).get("status"), kind)
+
+
+def desired_replicas(deployment: dict) -> int:
+    replicas = (deployment.get("spec") or {}).get("replicas")
+    return 1 if replicas is None else replicas
+
+
+# --- Progressing -----------------------------------------------------------------------------------------------
+
+def progressing(deployment: dict | None, render_error: str | None,
+                error_reason: str = INVALID_SPEC) -> tuple[bool, str, str]:
+    """After `kubectl rollout status`: the rollout is done when every replica runs the current template."""
+    if render_error:
+        return False, error_reason, "nothing is rolled out until the function can be applied"
+    if deployment is None:
+        return True, UPDATING, "creating the Deployment"
+    deadline = deployment_condition(deployment, "Progressing")
+    if deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
+        return False, "ProgressDeadlineExceeded", deadline.get("message") or "the rollout stopped progressing"
+    status = deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
+        return True, UPDATING, "waiting for the Deployment controller to see the new spec"
+    desired = desired_replicas(deployment)
+    updated = status.get("updatedReplicas") or 0
+    replicas = status.get("replicas") or 0
+    available = status.get("availableReplicas") or 0
+    if updated < desired:
+        return True, UPDATING, f"{updated} of {desired} replicas updated"
+    if replicas > updated:
+        return True, UPDATING, f"{replicas - updated} old replicas pending termination"
+    if available < updated:
+        return True, UPDATING, f"{available} of {updated} updated replicas available"
+    return False, ROLLED_OUT, f"{updated} replicas up to date and available"
+
+
+# --- Events ----------------------------------------------------------------------------------------------------
+
+def ready_event(before: dict | None, after: dict) -> tuple[str, str, str] | None:
+    """The (type, reason, message) of the Event to emit when the Ready condition changes, if it does.
+
+    A flip of Ready emits `Ready` or `NotReady`; so does a new failure reason while not ready (Deploying becoming
+    InstallFailed). Staying the same, or a brand-new function starting to deploy, emits nothing.
+    """
+    old = get_condition(before, api.CONDITION_READY)
+    new = get_condition(after, api.CONDITION_READY)
+    if new.get("status") == "True":
+        if old.get("status") != "True":
+            return "Normal", "Ready", new.get("message", "")
+        return None
+    if new.get("reason") == DEPLOYING and old.get("status") != "True":
+        return None
+    if old.get("status") == "True" or old.get("reason") != new.get("reason"):
+        return "Warning", "NotReady", f"{new.get('reason')}: {new.get('message', '')}"
+    return None

@@ -1,0 +1,96 @@
+"""What every command gets: a Factory (output streams, the namespace, the API client) and kubectl's global flags.
+
+Named after kubectl's cmdutil.Factory. Commands never touch sys.stdout or the network directly: they ask the
+factory, so a unit test hands in string streams and a fake client and reads what the command did.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from kubectl_kubeless.errors import UserError
+from kubectl_kubeless.kube import Client, GlobalOptions, Target, parse_request_timeout, resolve
+
+
+@dataclass
+class Factory:
+    options: GlobalOptions
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    injected_client: object | None = None  # a test's fake Client
+    _target: Target | None = None
+    _client: object | None = None
+
+    def target(self) -> Target:
+        if self._target is None:
+            self._target = resolve(self.options, self.environ)
+        return self._target
+
+    def namespace(self, *, offline: bool = False) -> str:
+        """-n, else the kubeconfig context's namespace, else `default` (kubectl's rule). `offline` commands (a dry
+        run) also accept a machine without any kubeconfig."""
+        if self.options.namespace:
+            return self.options.namespace
+        if self.injected_client is not None:
+            return "default"
+        try:
+            return self.target().namespace
+        except UserError:
+            if offline:
+                return "default"
+            raise
+
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self.injected_client or Client(self.target(),
+                                                          parse_request_timeout(self.options.request_timeout))
+        return self._client
+
+    def info(self, message: str) -> None:
+        print(message, file=self.err, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"warning: {message}", file=self.err, flush=True)
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def write_bytes(self, data: bytes) -> None:
+        """Raw bytes (a function's answer) to stdout, undecoded when stdout is a real file."""
+        buffer = getattr(self.out, "buffer", None)
+        if buffer is not None:
+            self.out.flush()
+            buffer.write(data)
+            buffer.flush()
+        else:
+            self.write(data.decode("utf-8", errors="replace"))
+
+
+def global_flags(*, top: bool) -> argparse.ArgumentParser:
+    """kubectl's global flags, accepted before or after the verb. Below the top level their default is SUPPRESS, so
+    a subcommand does not overwrite a value given earlier on the line."""
+    def default(value):
+        return value if top else argparse.SUPPRESS
+
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("kubectl global flags")
+    group.add_argument("--kubeconfig", default=default(None), metavar="PATH",
+                       help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    group.add_argument("--context", default=default(None), help="the kubeconfig context to use")
+    group.add_argument("--cluster", default=default(None), help="the kubeconfig cluster to use")
+    group.add_argument("--user", default=default(None), help="the kubeconfig user to use")
+    group.add_argument("-n", "--namespace", default=default(None),
+                       help="namespace (default: the context's namespace, else default)")
+    group.add_argument("--request-timeout", default=default("0"), metavar="DURATION",
+                       help="give up on a request after this long (e.g. 30s, 2m; 0 = no limit)")
+    return parser
+
+
+def global_options(args: argparse.Namespace) -> GlobalOptions:
+    return GlobalOptions(kubeconfig=args.kubeconfig, context=args.context, cluster=args.cluster, user=args.user,
+                         namespace=args.namespace, request_timeout=args.request_timeout)

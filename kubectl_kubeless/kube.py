@@ -1,0 +1,341 @@
+"""Talking to the cluster the way kubectl does: its global flags, its kubeconfig rules, and a thin JSON client.
+
+Two halves. The first reads kubeconfig files with PyYAML alone, enough to answer "which namespace?" and "which
+server?" without importing the `kubernetes` package, so `--help`, `version` and `--dryrun` stay fast. The second,
+`Client`, imports `kubernetes` only when a command talks to the API server, and uses it for what is hard to get right
+(kubeconfig authentication: certificates, tokens, exec plugins) and nothing else: requests go through its
+connection pool as plain HTTP with JSON bodies, so every command sees the API's own objects as dicts, and the
+service proxy (`function call`) and log streams (`function logs -f`) use the same path as a GET.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, urlencode
+
+from kubectl_kubeless import api
+from kubectl_kubeless.errors import UserError
+
+DEFAULT_KUBECONFIG = "~/.kube/config"
+# client-go's dialer gives up connecting after 30 s; reads have no limit unless --request-timeout says so.
+CONNECT_TIMEOUT = 30.0
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """kubectl's global flags, which every command takes and which mean what they mean to kubectl."""
+    kubeconfig: str | None = None
+    context: str | None = None
+    cluster: str | None = None
+    user: str | None = None
+    namespace: str | None = None
+    request_timeout: str = "0"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the requests go, as resolved from the flags and the kubeconfig files."""
+    paths: tuple[str, ...]  # the kubeconfig files that exist, in precedence order; empty when in-cluster
+    context: str | None
+    cluster: str | None
+    user: str | None
+    namespace: str  # the context's namespace, else "default"
+    server: str
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.pathsep.join(self.paths) if self.paths else "(in-cluster service account)"
+
+    def describe(self) -> str:
+        """How a message names the cluster: the server, and where it came from."""
+        where = f"context \"{self.context}\" of kubeconfig {self.kubeconfig}" if self.context else self.kubeconfig
+        return f"{self.server} ({where})"
+
+
+# --- kubeconfig, the way kubectl reads it ----------------------------------------------------------------------
+
+def kubeconfig_paths(flag: str | None, environ: dict[str, str] | None = None) -> list[str]:
+    """--kubeconfig, else the files listed in $KUBECONFIG, else ~/.kube/config (kubectl's precedence)."""
+    environ = os.environ if environ is None else environ
+    if flag:
+        return [os.path.expanduser(flag)]
+    listed = [p for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return [os.path.expanduser(p) for p in listed] or [os.path.expanduser(DEFAULT_KUBECONFIG)]
+
+
+def merge_kubeconfigs(documents: list[dict]) -> dict:
+    """kubectl's merge: for clusters, contexts and users the first file naming an entry wins; so does the first file
+    that sets current-context."""
+    merged: dict = {"clusters": {}, "contexts": {}, "users": {}, "current-context": ""}
+    for document in documents:
+        for section, key in (("clusters", "cluster"), ("contexts", "context"), ("users", "user")):
+            for entry in document.get(section) or []:
+                if isinstance(entry, dict) and entry.get("name") and entry["name"] not in merged[section]:
+                    merged[section][entry["name"]] = entry.get(key) or {}
+        if not merged["current-context"] and document.get("current-context"):
+            merged["current-context"] = document["current-context"]
+    return merged
+
+
+def resolve(options: GlobalOptions, environ: dict[str, str] | None = None) -> Target:
+    """The target of the requests: reads the kubeconfig files (not the network) and checks that the named context,
+    cluster and user exist, so a typo fails before any request with a message naming the file."""
+    import yaml  # noqa: PLC0415 - PyYAML is cheap, but only commands that need a namespace or a server pay for it
+
+    environ = os.environ if environ is None else environ
+    candidates = kubeconfig_paths(options.kubeconfig, environ)
+    if options.kubeconfig and not os.path.exists(candidates[0]):
+        raise UserError(f"kubeconfig {candidates[0]} does not exist (--kubeconfig)")
+    paths = [p for p in candidates if os.path.isfile(p)]
+    if not paths:
+        if environ.get("KUBERNETES_SERVICE_HOST"):
+            return in_cluster_target(options, environ)
+        raise UserError(f"no kubeconfig: {os.pathsep.join(candidates)} does not exist; "
+                        "set KUBECONFIG or pass --kubeconfig")
+    documents = []
+    for path in paths:
+        try:
+            documents.append(yaml.safe_load(Path(path).read_text()) or {})
+        except (OSError, yaml.YAMLError) as error:
+            raise UserError(f"cannot read kubeconfig {path}: {first_line(error)}") from None
+    merged = merge_kubeconfigs(documents)
+    kubeconfig = os.pathsep.join(paths)
+    context_name = options.context or merged["current-context"]
+    if not context_name:
+        raise UserError(f"kubeconfig {kubeconfig} has no current context; pass --context")
+    if context_name not in merged["contexts"]:
+        raise UserError(f"context \"{context_name}\" not found in kubeconfig {kubeconfig}")
+    context = merged["contexts"][context_name]
+    cluster_name = options.cluster or context.get("cluster")
+    if cluster_name not in merged["clusters"]:
+        raise UserError(f"cluster \"{cluster_name}\" not found in kubeconfig {kubeconfig}")
+    user_name = options.user or context.get("user")
+    if options.user and user_name not in merged["users"]:
+        raise UserError(f"user \"{user_name}\" not found in kubeconfig {kubeconfig}")
+    server = merged["clusters"][cluster_name].get("server") or ""
+    if not server:
+        raise UserError(f"cluster \"{cluster_name}\" in kubeconfig {kubeconfig} has no server")
+    return Target(tuple(paths), context_name, cluster_name, user_name, context.get("namespace") or "default",
+                  server.rstrip("/"))
+
+
+def in_cluster_target(options: GlobalOptions, environ: dict[str, str]) -> Target:
+    host, port = environ["KUBERNETES_SERVICE_HOST"], environ.get("KUBERNETES_SERVICE_PORT", "443")
+    host = f"[{host}]" if ":" in host else host
+    try:
+        namespace = IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        namespace = "default"
+    return Target((), None, None, None, namespace, f"https://{host}:{port}")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_request_timeout(text: str) -> float | None:
+    """kubectl's --request-timeout: whole seconds, or a Go duration (1s, 2m, 1m30s); 0 means no limit."""
+    text = text.strip()
+    if re.fullmatch(r"\d+", text):
+        seconds = float(text)
+    elif re.fullmatch(f"(?:{_DURATION.pattern})+", text):
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(text))
+    else:
+        raise UserError(f"invalid --request-timeout \"{text}\": give whole seconds, or a number followed by a unit "
+                        "(e.g. 1s, 2m, 3h)")
+    return seconds or None
+
+
+def first_line(error: BaseException | str) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --- the API client ------------------------------------------------------------------------------------------------
+
+class ApiError(UserError):
+    """A non-2xx answer of the API server, with the fields of its Status object."""
+
+    def __init__(self, status: int, reason: str, message: str, details: dict | None = None, *,
+                 from_api: bool = True):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.details = details or {}
+        self.from_api = from_api  # the answer was a Kubernetes Status, not some other server's page
+
+    @property
+    def resource_missing(self) -> bool:
+        """404 for the API itself (a CRD not installed) rather than for one named object."""
+        return self.status == 404 and self.from_api and not self.details.get("name")
+
+
+def api_error(status: int, body: bytes, http_reason: str = "") -> ApiError:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+        return ApiError(status, parsed.get("reason") or http_reason, parsed.get("message") or http_reason,
+                        parsed.get("details"))
+    text = first_line(body.decode(errors="replace"))[:300] if body.strip() else ""
+    return ApiError(status, http_reason, f"{status} {http_reason}: {text}" if text else f"{status} {http_reason}",
+                    from_api=False)
+
+
+@dataclass
+class Response:
+    """A raw HTTP answer: the service proxy's and the log stream's, whose bodies are not the API's JSON."""
+    status: int
+    reason: str
+    headers: dict[str, str]
+    raw: object  # urllib3.HTTPResponse, not yet read
+
+    def read(self) -> bytes:
+        try:
+            return self.raw.read()
+        finally:
+            self.raw.release_conn()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as it arrives (a log stream with -f never ends on its own)."""
+        try:
+            yield from self.raw.stream(64 * 1024)
+        finally:
+            self.raw.release_conn()
+
+
+class Client:
+    """JSON over HTTPS to the API server named by a kubeconfig, authenticated by the `kubernetes` package."""
+
+    def __init__(self, target: Target, request_timeout: float | None = None):
+        self.target = target
+        self.request_timeout = request_timeout
+        self._configuration = None
+        self._pool = None
+
+    def _connect(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415 - slow, cluster commands only
+            from kubernetes.config import ConfigException  # noqa: PLC0415
+        except ImportError:
+            raise UserError("the `kubernetes` Python package is missing: pip install kubernetes "
+                            "(or use the built plugin, dist/kubectl-kubeless)") from None
+
+        configuration = Configuration()
+        # insecure-skip-tls-verify is the kubeconfig author's choice; kubectl does not nag about it either.
+        import urllib3  # noqa: PLC0415
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        try:
+            if self.target.paths:
+                self._load_kubeconfig(configuration)
+            else:
+                from kubernetes.config import load_incluster_config  # noqa: PLC0415
+
+                load_incluster_config(client_configuration=configuration)
+        except ConfigException as error:
+            raise UserError(f"cannot use kubeconfig {self.target.kubeconfig}: {first_line(error)}") from None
+        self._configuration = configuration
+        self._pool = ApiClient(configuration).rest_client.pool_manager
+
+    def _load_kubeconfig(self, configuration) -> None:
+        from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger  # noqa: PLC0415
+
+        merged = KubeConfigMerger(os.pathsep.join(self.target.paths)).config
+        context = self.target.context
+        if self.target.cluster or self.target.user:
+            # --cluster and --user override the context's own: a context made of the chosen pair.
+            context = "kubectl-kubeless/flags"
+            merged.value["contexts"].insert(0, {"name": context, "context": {
+                key: value for key, value in (("cluster", self.target.cluster), ("user", self.target.user))
+                if value}})
+        KubeConfigLoader(config_dict=merged, active_context=context, config_base_path=None).load_and_set(
+            configuration)
+
+    def _headers(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {"User-Agent": f"kubectl-kubeless/{api.project_version()}", "Accept": "application/json"}
+        for setting in self._configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        headers.update(extra)
+        return headers
+
+    def request(self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout: float | None = None) -> Response:
+        """Send one request and return the answer whatever its status; only a transport failure raises."""
+        import urllib3  # noqa: PLC0415 - comes with kubernetes
+
+        self._connect()
+        url = self.target.server + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        limit = timeout if timeout is not None else self.request_timeout
+        try:
+            raw = self._pool.request(method, url, body=body, headers=self._headers(headers or {}),
+                                     timeout=urllib3.Timeout(total=limit) if limit else
+                                     urllib3.Timeout(connect=CONNECT_TIMEOUT, read=None),
+                                     preload_content=False, retries=False, redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise UserError(f"cannot reach the Kubernetes API server {self.target.describe()}: "
+                            f"{transport_reason(error)}") from None
+        return Response(raw.status, raw.reason or "", dict(raw.headers), raw)
+
+    def call(self, method: str, path: str, *, query: dict | None = None, body: dict | list | None = None,
+             content_type: str = "application/json") -> dict:
+        """A JSON request to the API: the answer's object, or ApiError with the server's own message."""
+        data = json.dumps(body).encode() if body is not None else None
+        response = self.request(method, path, query=query, body=data,
+                                headers={"Content-Type": content_type} if data is not None else {})
+        payload = response.read()
+        if response.status == 401:
+            raise ApiError(401, "Unauthorized", f"the API server {self.target.describe()} refused the credentials "
+                                                f"of the kubeconfig user {self.target.user or ''} (401 Unauthorized)")
+        if not 200 <= response.status < 300:
+            raise api_error(response.status, payload, response.reason)
+        return json.loads(payload) if payload else {}
+
+    def get(self, path: str, **query) -> dict:
+        return self.call("GET", path, query=query or None)
+
+    def create(self, path: str, body: dict, field_manager: str = api.CLIENT_FIELD_MANAGER) -> dict:
+        return self.call("POST", path, query={"fieldManager": field_manager}, body=body)
+
+    def merge_patch(self, path: str, patch: dict, field_manager: str = api.CLIENT_FIELD_MANAGER) -> dict:
+        return self.call("PATCH", path, query={"fieldManager": field_manager}, body=patch,
+                         content_type="application/merge-patch+json")
+
+    def delete(self, path: str) -> dict:
+        return self.call("DELETE", path)
+
+
+def transport_reason(error: Exception) -> str:
+    """The root cause of a urllib3 failure in a few words (Connection refused, certificate verify failed, ...)."""
+    seen = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            return current.strerror or first_line(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    return re.sub(r"<[^>]+>: ", "", first_line(error))
+
+
+# --- resource paths ------------------------------------------------------------------------------------------------
+
+def core_path(namespace: str, plural: str, name: str | None = None, sub: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{quote(namespace)}/{plural}"
+    return path + (f"/{quote(name)}" if name else "") + (f"/{sub}" if sub else "")
+
+
+def custom_path(namespace: str, plural: str, name: str | None = None) -> str:
+    path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{quote(namespace)}/{plural}"
+    return path + (f"/{quote(name)}" if name else "")

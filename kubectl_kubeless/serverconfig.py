@@ -1,0 +1,79 @@
+"""The server's configuration as the plugin needs it: where the kubeless-config ConfigMap is, and which runtimes it
+offers. Also `kubectl kubeless get-server-config`.
+
+The location follows Kubeless (highest priority first): the environment variables KUBELESS_NAMESPACE and
+KUBELESS_CONFIG; the annotations `kubeless.io/namespace` and `kubeless.io/config` on the functions CRD (an install in
+another namespace says so there); the defaults kubeless/kubeless-config.
+"""
+from __future__ import annotations
+
+import argparse
+
+from kubectl_kubeless import api
+from kubectl_kubeless.command import Factory
+from kubectl_kubeless.errors import UserError
+from kubectl_kubeless.kube import ApiError, Client, core_path
+from kubectl_kubeless.runtimes import parse_catalogue, runtime_ids
+
+CRD_PATH = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{api.FUNCTIONS}.{api.GROUP}"
+ANNOTATION_NAMESPACE = f"{api.GROUP}/namespace"
+ANNOTATION_CONFIG = f"{api.GROUP}/config"
+
+
+def config_location(client: Client, environ: dict[str, str]) -> tuple[str, str]:
+    namespace, name = environ.get("KUBELESS_NAMESPACE"), environ.get("KUBELESS_CONFIG")
+    if not (namespace and name):
+        try:
+            annotations = client.get(CRD_PATH).get("metadata", {}).get("annotations") or {}
+        except ApiError:  # not allowed to read CRDs, or not installed: the defaults say where to look
+            annotations = {}
+        namespace = namespace or annotations.get(ANNOTATION_NAMESPACE)
+        name = name or annotations.get(ANNOTATION_CONFIG)
+    return namespace or api.SYSTEM_NAMESPACE, name or api.CONFIG_MAP
+
+
+def read_runtimes(client: Client, environ: dict[str, str]) -> tuple[str, list[str]]:
+    """(`namespace/name` of the ConfigMap, its runtime ids); ApiError when it cannot be read."""
+    namespace, name = config_location(client, environ)
+    location = f"{namespace}/{name}"
+    config_map = client.get(core_path(namespace, "configmaps", name))
+    text = (config_map.get("data") or {}).get(api.CONFIG_RUNTIMES_KEY)
+    if not text:
+        raise ApiError(0, "Invalid", f"ConfigMap {location} has no {api.CONFIG_RUNTIMES_KEY} key")
+    try:
+        return location, runtime_ids(parse_catalogue(text))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ApiError(0, "Invalid", f"the {api.CONFIG_RUNTIMES_KEY} of ConfigMap {location} cannot be read: "
+                                     f"{error}") from None
+
+
+class UnknownRuntime(UserError):
+    """The server does not offer the runtime asked for."""
+
+
+def check_runtime(factory: Factory, runtime: str) -> None:
+    """Refuse a runtime the server does not offer; like Kubeless, only warn when the list cannot be read."""
+    try:
+        location, ids = read_runtimes(factory.client(), factory.environ)
+    except ApiError as error:
+        factory.warn(f"cannot read the runtime list ({error}); the runtime check is disabled")
+        return
+    if runtime not in ids:
+        raise UnknownRuntime(f"invalid runtime: {runtime}. Supported runtimes are: {', '.join(ids) or '(none)'} "
+                        f"(from ConfigMap {location})")
+
+
+def get_server_config(args: argparse.Namespace, factory: Factory) -> int:
+    try:
+        location, ids = read_runtimes(factory.client(), factory.environ)
+    except ApiError as error:
+        raise UserError(f"cannot read the server configuration: {error}") from None
+    factory.write(f"Current Server Config: ConfigMap {location}\nSupported Runtimes are: {', '.join(ids)}\n")
+    return 0
+
+
+def register(commands, parents: list[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "get-server-config", parents=parents, usage="%(prog)s [flags]", help="print the runtimes the server supports",
+        description="Print where the Kubeless configuration is and the runtimes it supports.")
+    parser.set_defaults(run=get_server_config)

@@ -1,0 +1,487 @@
+"""The reconcile loop and leader election, against an in-memory API server."""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+from kubectl_kubeless import api
+from kubeless_controller import status
+from kubeless_controller.client import ApiError, object_path, path
+from kubeless_controller.config import Environment, Settings
+from kubeless_controller.controller import Blocked, Controller
+from kubeless_controller.informer import Informer
+from kubeless_controller.leader import LeaderElector
+from kubeless_controller.workqueue import Backoff, WorkQueue
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+CATALOGUE = (REPO / "kubectl_kubeless" / "catalogue.json").read_text()
+FUNCTION_PATH = path(api.API_VERSION, "Function", "ns", "hello")
+PIP_ERROR = "ERROR: No matching distribution found for no-such-package-xyz==1.0"
+
+
+class FakeApi:
+    """Objects by path; server-side apply stores the body; records every call."""
+
+    def __init__(self):
+        self.objects: dict[str, dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.events: list[dict] = []
+        self.fail: dict[tuple[str, str], ApiError] = {}
+        self.deployment_status: dict = {}
+        self.lock = threading.Lock()
+        self.version = 0
+
+    def _check(self, verb: str, where: str) -> None:
+        self.calls.append((verb, where))
+        error = self.fail.get((verb, where))
+        if error:
+            raise error
+
+    def _stamp(self, obj: dict) -> dict:
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
+        obj["metadata"].setdefault("uid", f"uid-{self.version}")
+        return obj
+
+    def get(self, where: str, **query) -> dict:
+        with self.lock:
+            self._check("get", where)
+            if where not in self.objects:
+                raise ApiError(404, "NotFound", f"{where} not found")
+            return copy.deepcopy(self.objects[where])
+
+    def apply(self, obj: dict, *, subresource: str | None = None) -> dict:
+        with self.lock:
+            where = object_path(obj, subresource)
+            self._check("apply", where)
+            if subresource == "status":
+                stored = self.objects[object_path(obj)]
+                stored["status"] = copy.deepcopy(obj["status"])
+                return copy.deepcopy(self._stamp(stored))
+            stored = self._stamp(copy.deepcopy(obj))
+            if obj["kind"] == "Deployment":
+                stored["metadata"]["generation"] = 1
+                stored["status"] = copy.deepcopy(self.deployment_status)
+            self.objects[where] = stored
+            return copy.deepcopy(stored)
+
+    def create(self, obj: dict) -> dict:
+        with self.lock:
+            where = object_path(obj)
+            self._check("create", where)
+            if obj["kind"] == "Event":
+                self.events.append(obj)
+                return obj
+            if where in self.objects:
+                raise ApiError(409, "AlreadyExists", "exists")
+            self.objects[where] = self._stamp(copy.deepcopy(obj))
+            return copy.deepcopy(self.objects[where])
+
+    def replace(self, obj: dict) -> dict:
+        with self.lock:
+            where = object_path(obj)
+            self._check("replace", where)
+            if self.objects[where]["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", "the object has been modified")
+            self.objects[where] = self._stamp(copy.deepcopy(obj))
+            return copy.deepcopy(self.objects[where])
+
+    def delete(self, where: str, *, uid: str | None = None) -> dict:
+        with self.lock:
+            self._check("delete", where)
+            return self.objects.pop(where)
+
+    def applied(self) -> list[str]:
+        return [where for verb, where in self.calls if verb == "apply"]
+
+    def event_reasons(self) -> list[str]:
+        return [event["reason"] for event in self.events]
+
+
+def function(generation: int = 1, **spec) -> dict:
+    base = {"handler": "hello.hello", "runtime": "python3.11", "function": "def hello(e, c):\n    return 1\n",
+            "function-content-type": "text", "deps": ""}
+    return {"apiVersion": api.API_VERSION, "kind": "Function",
+            "metadata": {"name": "hello", "namespace": "ns", "uid": "fn-uid", "generation": generation,
+                         "resourceVersion": "1", "labels": {}},
+            "spec": {**base, **spec}}
+
+
+def settings(**data) -> Settings:
+    return Settings.from_config_map({"data": {"runtime-images": CATALOGUE, "deployment": "{}",
+                                              "provision-image": "localhost/kubeless/provision:test", **data}})
+
+
+@pytest.fixture
+def fake() -> FakeApi:
+    fake = FakeApi()
+    fake.objects[FUNCTION_PATH] = function()
+    return fake
+
+
+def make_controller(fake: FakeApi) -> Controller:
+    controller = Controller(fake, Environment(pod_name="pod-1", workers=1), queue=WorkQueue(Backoff(0.01, 0.05)),
+                            now=lambda: NOW)
+    controller.settings = settings()
+    controller.functions = Informer(fake, "functions", "/f", controller._on_function)
+    controller.deployments = Informer(fake, "deployments", "/d", controller._on_child)
+    controller.pods = Informer(fake, "pods", "/p", controller._on_child,
+                               index=lambda obj: f"{obj['metadata']['namespace']}/"
+                                                 f"{obj['metadata']['labels']['function']}")
+    return controller
+
+
+@pytest.fixture
+def controller(fake: FakeApi) -> Controller:
+    return make_controller(fake)
+
+
+def stored_status(fake: FakeApi) -> dict:
+    return fake.objects[FUNCTION_PATH]["status"]
+
+
+def ready(fake: FakeApi) -> tuple[str, str, str]:
+    condition = status.get_condition(stored_status(fake), "Ready")
+    return condition["status"], condition["reason"], condition["message"]
+
+
+def function_pod(name: str, deployment: dict, **pod_status) -> dict:
+    template = deployment["spec"]["template"]["metadata"]
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "1", "labels": template["labels"],
+                         "annotations": template["annotations"], "creationTimestamp": "2025-01-01T00:00:00Z"},
+            "status": pod_status}
+
+
+DEPLOYMENT_PATH = path("apps/v1", "Deployment", "ns", "hello")
+
+
+# --- reconcile -------------------------------------------------------------------------------------------------
+
+def test_a_new_function_gets_its_children_applied_in_order_and_a_status(fake: FakeApi, controller: Controller):
+    summary = controller.reconcile("ns/hello")
+    assert fake.applied() == [path("v1", "ConfigMap", "ns", "hello"), path("v1", "Service", "ns", "hello"),
+                              DEPLOYMENT_PATH, FUNCTION_PATH + "/status"]
+    assert stored_status(fake)["observedGeneration"] == 1
+    assert ready(fake)[:2] == ("False", "Deploying")
+    assert summary == "ready=False reason=Deploying generation=1"
+    assert fake.event_reasons() == ["Synced"]
+    event = fake.events[0]
+    assert event["involvedObject"] == {"apiVersion": api.API_VERSION, "kind": "Function", "name": "hello",
+                                       "namespace": "ns", "uid": "fn-uid", "resourceVersion": "1"}
+    assert event["type"] == "Normal" and event["reportingInstance"] == "pod-1"
+
+
+def test_an_unchanged_world_writes_no_status_and_emits_no_event(fake: FakeApi, controller: Controller):
+    controller.reconcile("ns/hello")
+    calls, events = len(fake.calls), len(fake.events)
+    controller.reconcile("ns/hello")
+    new_calls = fake.calls[calls:]
+    assert ("apply", FUNCTION_PATH + "/status") not in new_calls
+    assert not any(verb == "get" and where != FUNCTION_PATH for verb, where in new_calls), \
+        "ownership and autoscaler checks happen once"
+    assert len(fake.events) == events
+
+
+def test_ready_deployment_makes_the_function_ready_once(fake: FakeApi, controller: Controller):
+    controller.reconcile("ns/hello")
+    fake.deployment_status = {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                              "availableReplicas": 1}
+    controller.reconcile("ns/hello")
+    assert ready(fake) == ("True", "MinimumReplicasAvailable", "1/1 replicas ready")
+    assert stored_status(fake)["readyReplicas"] == 1
+    assert status.get_condition(stored_status(fake), "Progressing")["reason"] == "NewReplicaSetAvailable"
+    assert fake.event_reasons() == ["Synced", "Ready"]
+    controller.reconcile("ns/hello")
+    assert fake.event_reasons() == ["Synced", "Ready"]
+
+
+def test_a_failed_install_shows_in_ready_with_pips_message(fake: FakeApi, controller: Controller):
+    controller.reconcile("ns/hello")
+    controller.pods._update("ADDED", function_pod("hello-1", fake.objects[DEPLOYMENT_PATH], initContainerStatuses=[
+        {"name": "prepare", "state": {"terminated": {"exitCode": 0}}},
+        {"name": "install", "state": {"terminated": {"exitCode": 1, "message": PIP_ERROR}}}]))
+    assert controller.queue.get(timeout=0) == "ns/hello", "a pod change requeues its function"
+    controller.reconcile("ns/hello")
+    assert ready(fake) == ("False", "InstallFailed", PIP_ERROR)
+    assert fake.events[-1]["reason"] == "NotReady" and fake.events[-1]["type"] == "Warning"
+    assert PIP_ERROR in fake.events[-1]["message"]
+
+
+def test_a_render_error_is_invalid_spec_and_one_sync_failed_event(fake: FakeApi, controller: Controller):
+    fake.objects[FUNCTION_PATH] = function(runtime="cobol85")
+    controller.reconcile("ns/hello")
+    assert fake.applied() == [FUNCTION_PATH + "/status"], "nothing is applied for an invalid spec"
+    assert ready(fake)[:2] == ("False", "InvalidSpec")
+    assert "unknown runtime 'cobol85'" in ready(fake)[2]
+    assert fake.event_reasons() == ["SyncFailed", "NotReady"]
+    controller.reconcile("ns/hello")
+    assert fake.event_reasons() == ["SyncFailed", "NotReady"], "the same error is not reported twice"
+
+
+def test_an_object_the_api_server_rejects_is_invalid_spec(fake: FakeApi, controller: Controller):
+    fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(422, "Invalid", 'Deployment "hello" is invalid: bad port')
+    controller.reconcile("ns/hello")
+    assert ready(fake) == ("False", "InvalidSpec",
+                           'the API server rejected the Deployment hello: Deployment "hello" is invalid: bad port')
+    assert controller.queue.get(timeout=0.1) is None, "no retry: the spec must change"
+
+
+def test_a_failing_api_server_requeues_with_backoff_and_counts_the_error(fake: FakeApi, controller: Controller):
+    fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(500, "InternalError", "etcd timeout")
+    assert controller.process("ns/hello") is False
+    assert controller.metrics.reconcile_total == {"success": 0, "error": 1}
+    assert controller.metrics.errors_total == 1
+    assert controller.queue.backoff.failures("ns/hello") == 1
+    assert ready(fake) == ("False", "ApplyFailed",
+                           "could not apply the Deployment hello: etcd timeout (500 InternalError)")
+    assert fake.event_reasons() == ["SyncFailed", "NotReady"]
+    assert controller.queue.get(timeout=1) == "ns/hello"
+    controller.queue.done("ns/hello")
+    del fake.fail[("apply", DEPLOYMENT_PATH)]
+    assert controller.process("ns/hello") is True
+    assert controller.queue.backoff.failures("ns/hello") == 0
+    assert controller.metrics.reconcile_total == {"success": 1, "error": 1}
+
+
+def test_a_deleted_function_needs_nothing(fake: FakeApi, controller: Controller):
+    del fake.objects[FUNCTION_PATH]
+    assert controller.reconcile("ns/hello") == "function=gone"
+    assert fake.calls == [("get", FUNCTION_PATH)]
+
+
+def test_functions_outside_the_functions_namespace_are_skipped(fake: FakeApi, controller: Controller):
+    controller.settings = settings(**{"functions-namespace": "other"})
+    assert controller.reconcile("ns/hello") == "skipped=outside-functions-namespace"
+    assert fake.calls == []
+
+
+def test_a_foreign_object_with_the_childs_name_is_not_taken_over(fake: FakeApi, controller: Controller):
+    foreign = path("v1", "ConfigMap", "ns", "hello")
+    fake.objects[foreign] = {"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "hello", "namespace": "ns", "uid": "x"}}
+    with pytest.raises(Blocked, match="already exists and does not belong to this function"):
+        controller.reconcile("ns/hello")
+    assert fake.applied() == [FUNCTION_PATH + "/status"]
+    assert ready(fake)[:2] == ("False", "ResourceExists")
+
+
+def test_children_of_a_previous_function_of_the_same_name_are_waited_for(fake: FakeApi, controller: Controller):
+    leftover = path("v1", "ConfigMap", "ns", "hello")
+    fake.objects[leftover] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "hello", "namespace": "ns", "uid": "x", "ownerReferences": [
+            {"apiVersion": api.API_VERSION, "kind": "Function", "name": "hello", "uid": "old", "controller": True}]}}
+    with pytest.raises(Blocked, match="garbage collector"):
+        controller.reconcile("ns/hello")
+    del fake.objects[leftover]
+    controller.reconcile("ns/hello")
+    assert ready(fake)[:2] == ("False", "Deploying")
+
+
+def test_an_autoscaler_the_function_no_longer_wants_is_deleted(fake: FakeApi, controller: Controller):
+    hpa_path = path("autoscaling/v2", "HorizontalPodAutoscaler", "ns", "hello")
+    fake.objects[FUNCTION_PATH] = function(horizontalPodAutoscaler={"spec": {"maxReplicas": 3}})
+    controller.reconcile("ns/hello")
+    assert hpa_path in fake.applied()
+    fake.objects[FUNCTION_PATH] = function(generation=2)
+    controller.reconcile("ns/hello")
+    assert ("delete", hpa_path) in fake.calls
+    assert hpa_path not in fake.objects
+
+
+def test_an_autoscaler_someone_else_owns_is_left_alone(fake: FakeApi, controller: Controller):
+    hpa_path = path("autoscaling/v2", "HorizontalPodAutoscaler", "ns", "hello")
+    fake.objects[hpa_path] = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                              "metadata": {"name": "hello", "namespace": "ns", "uid": "h"}}
+    controller.reconcile("ns/hello")
+    assert hpa_path in fake.objects
+
+
+def test_a_new_generation_emits_synced_again(fake: FakeApi, controller: Controller):
+    controller.reconcile("ns/hello")
+    fake.objects[FUNCTION_PATH]["metadata"]["generation"] = 2
+    controller.reconcile("ns/hello")
+    assert fake.event_reasons() == ["Synced", "Synced"]
+    assert stored_status(fake)["observedGeneration"] == 2
+
+
+def test_events_never_fail_a_reconcile(fake: FakeApi, controller: Controller):
+    original = fake.create
+
+    def failing_create(obj):
+        if obj["kind"] == "Event":
+            raise ApiError(403, "Forbidden", "no")
+        return original(obj)
+
+    fake.create = failing_create
+    assert controller.process("ns/hello") is True
+
+
+# --- watches to keys -------------------------------------------------------------------------------------------
+
+def test_deployments_and_pods_requeue_the_function_named_by_their_label(controller: Controller):
+    controller._on_child("MODIFIED", {"metadata": {"namespace": "ns", "name": "hello-abc",
+                                                   "labels": {"function": "hello"}}})
+    controller._on_child("MODIFIED", {"metadata": {"namespace": "ns", "name": "stray", "labels": {}}})
+    assert controller.queue.get(timeout=0) == "ns/hello"
+    assert controller.queue.get(timeout=0) is None
+
+
+def test_a_config_change_requeues_every_function_and_is_used_without_restart(fake: FakeApi, controller: Controller):
+    for name in ("a", "b"):
+        controller.functions._update("ADDED", {"metadata": {"namespace": "ns", "name": name}})
+    for _ in range(2):
+        controller.queue.done(controller.queue.get(timeout=0))
+    config = {"metadata": {"name": "kubeless-config", "namespace": "kubeless"},
+              "data": {"runtime-images": CATALOGUE, "provision-image": "localhost/kubeless/provision:test",
+                       "deployment": json.dumps({"metadata": {"labels": {"tier": "functions"}}})}}
+    controller._on_config("MODIFIED", config)
+    assert sorted([controller.queue.get(timeout=0), controller.queue.get(timeout=0)]) == ["ns/a", "ns/b"]
+    controller.reconcile("ns/hello")
+    assert fake.objects[DEPLOYMENT_PATH]["metadata"]["labels"]["tier"] == "functions"
+    controller._on_config("MODIFIED", config)
+    assert controller.queue.get(timeout=0) is None, "an unchanged config requeues nothing"
+
+
+def test_a_broken_config_keeps_the_last_settings(controller: Controller):
+    before = controller.settings
+    controller._on_config("MODIFIED", {"metadata": {"name": "kubeless-config"}, "data": {"runtime-images": "{"}})
+    controller._on_config("DELETED", {"metadata": {"name": "kubeless-config"}})
+    assert controller.settings is before
+
+
+def test_workers_run_only_once_started_and_drain_the_queue(fake: FakeApi, controller: Controller):
+    controller.queue.add("ns/hello")
+    time.sleep(0.05)
+    assert fake.calls == []
+    controller.start_workers()
+    assert controller.metrics.is_leader
+    deadline = time.monotonic() + 5
+    while "status" not in fake.objects[FUNCTION_PATH] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert controller.stop_workers()
+    assert ready(fake)[1] == "Deploying"
+    assert not controller.metrics.is_leader
+
+
+# --- leader election -------------------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+LEASE_PATH = path("coordination.k8s.io/v1", "Lease", "kubeless", "kubeless-controller")
+
+
+def elector(fake: FakeApi, identity: str, clock: Clock, **kwargs) -> LeaderElector:
+    return LeaderElector(fake, "kubeless", "kubeless-controller", identity, clock=clock,
+                         wall=lambda: datetime.fromtimestamp(clock.now, timezone.utc),
+                         on_started=lambda: None, on_stopped=lambda: None, **kwargs)
+
+
+def test_the_first_candidate_creates_the_lease():
+    fake, clock = FakeApi(), Clock()
+    assert elector(fake, "a", clock).try_acquire_or_renew()
+    spec = fake.objects[LEASE_PATH]["spec"]
+    assert spec["holderIdentity"] == "a" and spec["leaseDurationSeconds"] == 15
+    assert spec["leaseTransitions"] == 0
+
+
+def test_a_held_lease_is_taken_only_after_it_went_unrenewed_for_its_duration():
+    fake, clock = FakeApi(), Clock()
+    a, b = elector(fake, "a", clock), elector(fake, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
+    for _ in range(10):  # a renews every 5 s: b never gets it
+        clock.now += 5
+        assert a.try_acquire_or_renew()
+        assert not b.try_acquire_or_renew()
+    clock.now += 14
+    assert not b.try_acquire_or_renew()
+    clock.now += 2
+    assert b.try_acquire_or_renew()
+    spec = fake.objects[LEASE_PATH]["spec"]
+    assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1
+    assert not a.try_acquire_or_renew(), "the old leader sees b hold a fresh lease"
+
+
+def test_racing_candidates_cannot_both_win():
+    fake, clock = FakeApi(), Clock()
+    assert elector(fake, "a", clock).try_acquire_or_renew()
+    clock.now += 100
+    b, c = elector(fake, "b", clock), elector(fake, "c", clock)
+    # both read the expired lease; the second write carries a stale resourceVersion
+    lease = fake.get(LEASE_PATH)
+    original_get = fake.get
+    fake.get = lambda where, **query: copy.deepcopy(lease) if where == LEASE_PATH else original_get(where)
+    for candidate in (b, c):  # both saw the record unchanged for a long time
+        candidate._observed = ("a", lease["spec"]["renewTime"], 15, 0)
+        candidate._observed_at = clock.now - 100
+    results = [b.try_acquire_or_renew(), c.try_acquire_or_renew()]
+    assert results == [True, False]
+
+
+def test_a_leader_that_cannot_renew_stops_before_the_lease_expires():
+    fake = FakeApi()
+    stopped = threading.Event()
+    leader = LeaderElector(fake, "kubeless", "kubeless-controller", "a", on_started=lambda: None,
+                           on_stopped=stopped.set, lease_seconds=2, renew_seconds=0.05, renew_deadline=0.5,
+                           retry_seconds=0.05)
+    thread = threading.Thread(target=leader.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 2
+    while not leader.is_leader and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert leader.is_leader
+    fake.fail[("get", LEASE_PATH)] = ApiError(500, "InternalError", "down")
+    lost_at = time.monotonic()
+    assert stopped.wait(2)
+    assert time.monotonic() - lost_at < 2, "before another replica may take the 2 s lease"
+    leader.stop()
+
+
+def test_release_hands_the_lease_over_at_once():
+    fake, clock = FakeApi(), Clock()
+    a, b = elector(fake, "a", clock), elector(fake, "b", clock)
+    assert a.try_acquire_or_renew()
+    a.is_leader = True
+    a.release()
+    assert fake.objects[LEASE_PATH]["spec"]["holderIdentity"] is None
+    assert b.try_acquire_or_renew()
+
+
+def test_long_event_messages_keep_their_reason_and_their_end(fake: FakeApi, controller: Controller):
+    message = "InstallFailed: " + "WARNING: retrying\n" * 200 + "ERROR: No matching distribution found"
+    controller.event(fake.objects[FUNCTION_PATH], "Warning", "NotReady", message)
+    sent = fake.events[-1]["message"]
+    assert len(sent) <= 1024
+    assert sent.startswith("InstallFailed: …") and sent.endswith("ERROR: No matching distribution found")
+
+
+def test_a_new_functions_namespace_restarts_the_watches_in_it(controller: Controller, monkeypatch):
+    scopes = []
+    monkeypatch.setattr(controller, "_start_scoped_informers", scopes.append)
+    data = {"runtime-images": CATALOGUE, "provision-image": "localhost/kubeless/provision:test"}
+    controller._on_config("MODIFIED", {"data": {**data, "functions-namespace": "team-a"}})
+    controller._on_config("MODIFIED", {"data": {**data, "functions-namespace": "team-a", "deployment": "{}"}})
+    controller._on_config("MODIFIED", {"data": data})
+    assert scopes == ["team-a", ""]
+
+
+def test_an_api_server_that_cannot_even_store_the_status_still_gets_the_first_error_retried(
+        fake: FakeApi, controller: Controller):
+    fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(500, "InternalError", "etcd timeout")
+    fake.fail[("apply", FUNCTION_PATH + "/status")] = ApiError(500, "InternalError", "etcd down")
+    with pytest.raises(ApiError, match="etcd timeout"):
+        controller.reconcile("ns/hello")
