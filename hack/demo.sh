@@ -14,7 +14,7 @@ fi
 hack/build-plugin.sh >/dev/null
 export PATH="$PWD/dist:$PATH"
 
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m$'; printf ' %q' "$@"; printf '\033[0m\n'; }
 run() { say "$*"; "$@"; }
 
 run kubectl apply --server-side --force-conflicts -f manifests/kubeless.yaml >/dev/null
