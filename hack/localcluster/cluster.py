@@ -111,10 +111,13 @@ def pid_of(name: str) -> int | None:
     pidfile = STATE / "pids" / f"{name}.pid"
     try:
         pid, binary = pidfile.read_text().split(maxsplit=1)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError):
         return None
-    return int(pid) if cmdline == binary.strip() else None
+    # Right after exec this sandbox's kernel may still show an empty command line for a moment.
+    alive = state != "Z" and cmdline in ("", binary.strip())
+    return int(pid) if alive else None
 
 
 def start(component: Component) -> int:
