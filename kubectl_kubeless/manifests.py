@@ -179,6 +179,10 @@ def config_map(version: str, catalogue: list[dict]) -> dict:
                 "deployment": "{}",
                 "provision-image": image("provision", version),
                 "provision-image-secret": "",
+                # env of every install/compile step: where pods find package indexes (air-gapped installs set
+                # e.g. PIP_INDEX_URL and PIP_TRUSTED_HOST, npm_config_registry, GOPROXY here)
+                "install-env": "{}",
+                "deps-cache-url": f"http://{DEPS_CACHE}.{api.SYSTEM_NAMESPACE}.svc.cluster.local:8080",
                 "functions-namespace": "",
                 "enable-build-step": "false",
                 "service-type": "ClusterIP",
@@ -211,6 +215,35 @@ def controller_deployment(version: str) -> dict:
                                             "capabilities": {"drop": ["ALL"]}}}]}}}}
 
 
+DEPS_CACHE = "kubeless-deps-cache"
+
+
+def deps_cache(version: str) -> list[dict]:
+    """The dependency cache (controller/kubeless_controller/depcache.py): built once, shared by every pod."""
+    labels = {"kubeless": "deps-cache"}
+    meta = {"name": DEPS_CACHE, "namespace": api.SYSTEM_NAMESPACE, "labels": labels}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+            "replicas": 1, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "automountServiceAccountToken": False,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
+                "containers": [{
+                    "name": "cache", "image": image("controller", version), "imagePullPolicy": "IfNotPresent",
+                    "command": ["python3", "-m", "kubeless_controller.depcache"],
+                    "env": [{"name": "DEPS_CACHE_DIR", "value": "/var/cache/kubeless-deps"}],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2},
+                    "volumeMounts": [{"name": "cache", "mountPath": "/var/cache/kubeless-deps"}],
+                    "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "capabilities": {"drop": ["ALL"]}}}],
+                "volumes": [{"name": "cache", "emptyDir": {"sizeLimit": "4Gi"}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
+            "selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}},
+    ]
+
+
 def install_objects(version: str, catalogue: list[dict]) -> list[dict]:
     """Everything `kubectl kubeless install` creates, in apply order."""
     ns = api.SYSTEM_NAMESPACE
@@ -235,6 +268,7 @@ def install_objects(version: str, catalogue: list[dict]) -> list[dict]:
                      "name": "kubeless-controller-leader-election"}},
         config_map(version, catalogue),
         controller_deployment(version),
+        *deps_cache(version),
     ]
 
 

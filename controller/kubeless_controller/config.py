@@ -20,6 +20,8 @@ class Settings:
     deployment: str = "{}"         # the default Deployment, canonical JSON
     provision_image: str = ""
     functions_namespace: str = ""
+    install_env: str = "{}"        # env for install/compile steps (package index locations), canonical JSON
+    deps_cache_url: str = ""       # the dependency cache service; empty: every pod installs its own
 
     @classmethod
     def from_config_map(cls, config_map: dict | None) -> Settings:
@@ -36,17 +38,26 @@ class Settings:
             raise ConfigError(f"deployment is not JSON: {error}") from None
         if not isinstance(deployment, dict):
             raise ConfigError("deployment must be a JSON object")
+        try:
+            install_env = json.loads(data.get("install-env") or "{}")
+        except ValueError as error:
+            raise ConfigError(f"install-env is not JSON: {error}") from None
+        if not isinstance(install_env, dict) or not all(isinstance(v, str) for v in install_env.values()):
+            raise ConfigError("install-env must be a JSON object of strings")
         return cls(catalogue=tuple(json.dumps(entry, sort_keys=True) for entry in catalogue),
                    deployment=json.dumps(deployment, sort_keys=True),
                    provision_image=(data.get("provision-image") or "").strip(),
-                   functions_namespace=(data.get("functions-namespace") or "").strip())
+                   functions_namespace=(data.get("functions-namespace") or "").strip(),
+                   install_env=json.dumps(install_env, sort_keys=True),
+                   deps_cache_url=(data.get("deps-cache-url") or "").strip().rstrip("/"))
 
     def catalogue_list(self) -> list[dict]:
         return [json.loads(entry) for entry in self.catalogue]
 
     def render_config(self) -> dict:
         """The `config` argument of render.children."""
-        return {"deployment": json.loads(self.deployment), "provision-image": self.provision_image}
+        return {"deployment": json.loads(self.deployment), "provision-image": self.provision_image,
+                "install-env": json.loads(self.install_env), "deps-cache-url": self.deps_cache_url}
 
 
 @dataclass(frozen=True)

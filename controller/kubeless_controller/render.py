@@ -204,11 +204,49 @@ def hardened(container: dict) -> dict:
     return container
 
 
+def deps_cache_key(runtime: Runtime, install: dict, deps: str) -> str:
+    """Dependencies are built once per runtime, installer and dependency file, then shared (Kubeless #158)."""
+    return f"{runtime.id}-{sha256_hex(json.dumps([install['image'], install['command'], deps]))}"
+
+
+PREPARED_LIST = ".kubeless-prepared"
+CACHED_MARK = ".kubeless-deps-cached"
+
+# Before `install`: take the dependencies from the cache, or claim the right to build them, or wait for the pod that
+# claimed it. Any failure to reach the cache means: build here, as if there were no cache.
+DEPS_FETCH_SCRIPT = f"""cd {api.INSTALL_VOLUME}
+ls -A > {PREPARED_LIST}
+artifact="$DEPS_CACHE_URL/v1/$DEPS_KEY.tar.gz"
+fetch() {{ curl -fsS --max-time 120 -o /tmp/deps.tar.gz "$artifact" 2>/dev/null && tar -xzf /tmp/deps.tar.gz && \
+  touch {CACHED_MARK} && echo "dependencies $DEPS_KEY come from the cache"; }}
+fetch && exit 0
+claim=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 -X POST "$DEPS_CACHE_URL/v1/$DEPS_KEY/claim")
+if [ "$claim" = 409 ]; then
+  echo "another pod is building dependencies $DEPS_KEY; waiting for it"
+  i=0; while [ $i -lt 150 ]; do sleep 2; fetch && exit 0; i=$((i+1)); done
+fi
+echo "building dependencies $DEPS_KEY in this pod"
+"""
+
+# After `install`: share what it added to the volume (everything but the code and the files prepare put there).
+DEPS_STORE_SCRIPT = f"""cd {api.INSTALL_VOLUME}
+[ -f {CACHED_MARK} ] && exit 0
+added=$(ls -A | grep -vxF -f {PREPARED_LIST} | grep -v '^\\.kubeless-')
+[ -n "$added" ] || exit 0
+tar -czf /tmp/deps.tar.gz $added && \
+  curl -fsS --max-time 300 -X PUT --data-binary @/tmp/deps.tar.gz "$DEPS_CACHE_URL/v1/$DEPS_KEY.tar.gz" >/dev/null && \
+  echo "stored dependencies $DEPS_KEY in the cache" || echo "warning: could not store dependencies $DEPS_KEY"
+"""
+
+
 def init_containers(function: dict, runtime: Runtime, base_env: list[dict], resources: dict,
-                    provision_image: str) -> list[dict]:
+                    config: dict) -> list[dict]:
     spec = function["spec"]
     name = function["metadata"]["name"]
     volume = {"name": name, "mountPath": api.INSTALL_VOLUME}
+    provision_image = config["provision-image"]
+    # package index locations (pip, npm, Go proxy) first, so the function's own --env can override them
+    step_env = [*env_list(config.get("install-env") or {}), *base_env]
     provision = {"name": "prepare", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                  "command": ["sh", "-c", prepare_script(spec, runtime)],
                  "volumeMounts": [volume, {"name": f"{name}-deps", "mountPath": api.SOURCE_VOLUME}]}
@@ -220,13 +258,26 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
         if deps and runtime.dep_name:
             check = (f"echo '{sha256_hex(deps)}  {api.INSTALL_VOLUME}/{runtime.dep_name}' "
                      f"| sha256sum -c - >/dev/null && ")
+        cache_url = config.get("deps-cache-url") or ""
+        # archives bring their own deps file (+deps), whose content the spec does not know: no cache key for them
+        cached = bool(cache_url and deps and "deps" not in content_type(spec))
+        cache_env = env_list({"DEPS_CACHE_URL": cache_url, "DEPS_KEY": deps_cache_key(runtime, install, deps)})
+        skip = f"if [ -f {api.INSTALL_VOLUME}/{CACHED_MARK} ]; then exit 0; fi; " if cached else ""
+        if cached:
+            containers.append({"name": "deps-fetch", "image": provision_image, "imagePullPolicy": "IfNotPresent",
+                               "command": ["sh", "-c", DEPS_FETCH_SCRIPT], "env": cache_env,
+                               "volumeMounts": [volume]})
         containers.append({
             "name": "install", "image": install["image"], "imagePullPolicy": "IfNotPresent",
-            "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", check + install["command"]],
-            "env": [*base_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
+            "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", skip + check + install["command"]],
+            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
                                          "KUBELESS_DEPS_FILE": f"{api.INSTALL_VOLUME}/{runtime.dep_name}",
                                          "HOME": "/tmp", **install.get("env", {})})],
             "volumeMounts": [volume]})
+        if cached:
+            containers.append({"name": "deps-store", "image": provision_image, "imagePullPolicy": "IfNotPresent",
+                               "command": ["sh", "-c", DEPS_STORE_SCRIPT], "env": cache_env,
+                               "volumeMounts": [volume]})
     elif deps and not install:
         raise RenderError(f"runtime {runtime.id} cannot install dependencies")
     compile_ = runtime.phases.get("compilation")
@@ -235,7 +286,7 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
         containers.append({
             "name": "compile", "image": compile_["image"], "imagePullPolicy": "IfNotPresent",
             "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", compile_["command"]],
-            "env": [*base_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
+            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
                                          "KUBELESS_FUNC_NAME": handler, "HOME": "/tmp",
                                          **compile_.get("env", {})})],
             "volumeMounts": [volume]})
@@ -246,10 +297,10 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
     return containers
 
 
-
 def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
     """The Deployment running the function. `config` holds the controller's settings from kubeless-config:
-    `deployment` (a default Deployment, already parsed) and `provision-image`."""
+    `deployment` (a default Deployment, already parsed), `provision-image`, and optionally `install-env` (env of
+    the install and compile steps) and `deps-cache-url` (the dependency cache; empty: no cache)."""
     meta, spec = function["metadata"], function["spec"]
     name = meta["name"]
     own = copy.deepcopy(spec.get("deployment") or {})
@@ -297,7 +348,7 @@ def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
         main["volumeMounts"] = [*(main.get("volumeMounts") or []), {"name": name, "mountPath": api.INSTALL_VOLUME}]
         volumes += [{"name": name, "emptyDir": {}}, {"name": f"{name}-deps", "configMap": {"name": name}}]
         resources = ((init[0] if init else {}).get("resources")) or {}
-        init = init_containers(function, runtime, user_env, resources, config["provision-image"])
+        init = init_containers(function, runtime, user_env, resources, config)
         # Code changes must roll the pods even when the user gave no checksum (Kubeless #952).
         annotations[api.CONTENT_HASH_ANNOTATION] = sha256_hex(json.dumps(
             [spec.get("function"), spec.get("deps"), content_type(spec), spec.get("handler")]))

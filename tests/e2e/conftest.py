@@ -111,8 +111,9 @@ def namespace(cluster: Cluster) -> str:
 def installed(cluster: Cluster) -> Cluster:
     """The product's server side (CRDs, RBAC, controller, kubeless-config), installed and running."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "manifests" / "kubeless.yaml"))
-    cluster.kubectl("-n", "kubeless", "rollout", "status", "deployment/kubeless-controller-manager",
-                    "--timeout=120s", timeout=150)
+    for deployment in ("kubeless-controller-manager", "kubeless-deps-cache"):
+        cluster.kubectl("-n", "kubeless", "rollout", "status", f"deployment/{deployment}", "--timeout=120s",
+                        timeout=150)
     return cluster
 
 

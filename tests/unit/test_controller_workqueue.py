@@ -150,10 +150,14 @@ def test_settings_from_kubeless_config():
     catalogue = [{"ID": "python", "versions": []}]
     settings = Settings.from_config_map(config_map(**{
         "runtime-images": json.dumps(catalogue), "deployment": '{"spec": {"replicas": 2}}',
-        "provision-image": " localhost/kubeless/provision:1 ", "functions-namespace": "fns"}))
+        "provision-image": " localhost/kubeless/provision:1 ", "functions-namespace": "fns",
+        "install-env": '{"PIP_INDEX_URL": "http://pypi.local/simple/"}',
+        "deps-cache-url": "http://kubeless-deps-cache.kubeless:8080/"}))
     assert settings.catalogue_list() == catalogue
     assert settings.render_config() == {"deployment": {"spec": {"replicas": 2}},
-                                        "provision-image": "localhost/kubeless/provision:1"}
+                                        "provision-image": "localhost/kubeless/provision:1",
+                                        "install-env": {"PIP_INDEX_URL": "http://pypi.local/simple/"},
+                                        "deps-cache-url": "http://kubeless-deps-cache.kubeless:8080"}
     assert settings.functions_namespace == "fns"
 
 
@@ -167,11 +171,13 @@ def test_settings_compare_by_value_whatever_the_formatting():
 
 def test_missing_config_means_defaults():
     settings = Settings.from_config_map(None)
-    assert settings.catalogue_list() == [] and settings.render_config() == {"deployment": {}, "provision-image": ""}
+    assert settings.catalogue_list() == [] and settings.render_config() == {
+        "deployment": {}, "provision-image": "", "install-env": {}, "deps-cache-url": ""}
 
 
 @pytest.mark.parametrize("data", [{"runtime-images": "not json"}, {"runtime-images": "{}"},
-                                  {"deployment": "[1]"}, {"deployment": "{"}])
+                                  {"deployment": "[1]"}, {"deployment": "{"}, {"install-env": "[]"},
+                                  {"install-env": '{"A": 1}'}])
 def test_bad_config_is_rejected(data: dict):
     with pytest.raises(ConfigError):
         Settings.from_config_map(config_map(**data))
