@@ -319,7 +319,7 @@ def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
         raise RenderError(f"a function of runtime {runtime.id} needs a handler, e.g. hello.handler")
 
     env = list(main.get("env") or [])
-    if spec.get("handler") and spec.get("function") is not None:
+    if spec.get("handler"):  # a custom image needs to know its handler too, with or without code in the spec
         module, handler = split_handler(spec["handler"])
         limits = (main.get("resources") or {}).get("limits") or {}
         env += env_list({"FUNC_HANDLER": handler, "MOD_NAME": module,
