@@ -46,3 +46,10 @@ plugin: deps ## build dist/kubectl-kubeless, the plugin as one executable (a shi
 
 manifests: deps ## regenerate manifests/kubeless.yaml from kubectl_kubeless/manifests.py
 	@"$$(hack/deps.sh)/bin/python" -m kubectl_kubeless.manifests > manifests/kubeless.yaml
+
+.PHONY: release krew-manifest
+release: plugin ## dist/: the release archive (one for every platform: pure Python) and its .sha256
+	@"$$(hack/deps.sh)/bin/python" hack/release.py archive
+
+krew-manifest: release ## regenerate krew-manifest.yaml: the version and sha256 of the release archive
+	@"$$(hack/deps.sh)/bin/python" hack/release.py krew-manifest

@@ -67,13 +67,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def project_version() -> str:
-    """The release version; also the tag of every image the project builds."""
-    try:
-        return (REPO / "VERSION").read_text().strip()
-    except OSError:
-        from importlib.metadata import version  # noqa: PLC0415 - only in an installed/zipapp copy
+    """The release version; also the tag of every image the project builds. The repository's VERSION file, else the
+    copy the zipapp build puts in the package (cheaper than importlib.metadata at every start), else the metadata."""
+    for path in (REPO / "VERSION", Path(__file__).with_name("VERSION")):
+        try:
+            return path.read_text().strip()
+        except OSError:
+            pass
+    from importlib.metadata import version  # noqa: PLC0415 - only in an installed copy
 
-        return version("kubectl-kubeless")
+    return version("kubectl-kubeless")
 
 
 def function_labels(name: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ class Factory:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     injected_client: object | None = None  # a test's fake Client
+    stdin: TextIO | None = None  # None: sys.stdin (a question needs a terminal; tests hand in a string stream)
     _target: Target | None = None
     _client: object | None = None
 
@@ -49,6 +50,14 @@ class Factory:
             self._client = self.injected_client or Client(self.target(),
                                                           parse_request_timeout(self.options.request_timeout))
         return self._client
+
+    def ask(self, question: str) -> bool | None:
+        """A yes/no question on stderr, answered on stdin; None when stdin is not a terminal (nobody to ask)."""
+        stdin = self.stdin or sys.stdin
+        if stdin is None or not stdin.isatty():
+            return None
+        print(question, end=" ", file=self.err, flush=True)
+        return stdin.readline().strip().lower() in ("y", "yes")
 
     def info(self, message: str) -> None:
         print(message, file=self.err, flush=True)

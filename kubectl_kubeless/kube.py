@@ -2,17 +2,24 @@
 
 Two halves. The first reads kubeconfig files with PyYAML alone, enough to answer "which namespace?" and "which
 server?" without importing the `kubernetes` package, so `--help`, `version` and `--dryrun` stay fast. The second,
-`Client`, imports `kubernetes` only when a command talks to the API server, and uses it for what is hard to get right
-(kubeconfig authentication: certificates, tokens, exec plugins) and nothing else: requests go through its
-connection pool as plain HTTP with JSON bodies, so every command sees the API's own objects as dicts, and the
-service proxy (`function call`) and log streams (`function logs -f`) use the same path as a GET.
+`Client`, sends plain HTTP with JSON bodies through a urllib3 connection pool, so every command sees the API's own
+objects as dicts, and the service proxy (`function call`) and log streams (`function logs -f`) use the same path as
+a GET.
+
+Authentication: the static credentials of a kubeconfig (a CA, a client certificate and key, a bearer token or token
+file, basic auth; files or inline data) are read here, with the stdlib's ssl module. Everything else (exec plugins,
+auth-provider entries, proxy-url, the in-cluster service account) goes through the `kubernetes` package, which gets
+them right. Importing it costs the best part of a second (its client package loads every API model), which a
+`function ls` would otherwise pay on every run.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, urlencode
@@ -46,6 +53,9 @@ class Target:
     user: str | None
     namespace: str  # the context's namespace, else "default"
     server: str
+    # the kubeconfig entries of the cluster and the user, relative file paths made absolute (empty when in-cluster)
+    cluster_entry: dict = field(default_factory=dict, compare=False, repr=False)
+    user_entry: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def kubeconfig(self) -> str:
@@ -121,7 +131,27 @@ def resolve(options: GlobalOptions, environ: dict[str, str] | None = None) -> Ta
     if not server:
         raise UserError(f"cluster \"{cluster_name}\" in kubeconfig {kubeconfig} has no server")
     return Target(tuple(paths), context_name, cluster_name, user_name, context.get("namespace") or "default",
-                  server.rstrip("/"))
+                  server.rstrip("/"),
+                  cluster_entry=absolute_paths(merged["clusters"][cluster_name], origin(documents, paths, "clusters",
+                                                                                        cluster_name),
+                                               ("certificate-authority",)),
+                  user_entry=absolute_paths(merged["users"].get(user_name) or {},
+                                            origin(documents, paths, "users", user_name),
+                                            ("client-certificate", "client-key", "tokenFile")))
+
+
+def origin(documents: list[dict], paths: list[str], section: str, name: str | None) -> str:
+    """The file whose entry won the merge (the first naming it): relative paths in an entry are relative to it."""
+    for document, path in zip(documents, paths):
+        if any(isinstance(e, dict) and e.get("name") == name for e in document.get(section) or []):
+            return path
+    return paths[0]
+
+
+def absolute_paths(entry: dict, kubeconfig: str, keys: tuple[str, ...]) -> dict:
+    base = os.path.dirname(os.path.abspath(kubeconfig))
+    return {key: os.path.join(base, os.path.expanduser(value)) if key in keys and isinstance(value, str) and value
+            else value for key, value in entry.items()}
 
 
 def in_cluster_target(options: GlobalOptions, environ: dict[str, str]) -> Target:
@@ -217,11 +247,37 @@ class Client:
         self.target = target
         self.request_timeout = request_timeout
         self._configuration = None
+        self._static_headers: dict[str, str] = {}
         self._pool = None
 
     def _connect(self) -> None:
         if self._pool is not None:
             return
+        if static_credentials(self.target):
+            self._connect_static()
+        else:
+            self._connect_with_kubernetes()
+
+    def _connect_static(self) -> None:
+        """A pool for a kubeconfig whose credentials are files, inline data or a token: no `kubernetes` import."""
+        import urllib3  # noqa: PLC0415 - cluster commands only
+
+        cluster, user = self.target.cluster_entry, self.target.user_entry
+        where = f"kubeconfig {self.target.kubeconfig}"
+        insecure = bool(cluster.get("insecure-skip-tls-verify"))
+        try:
+            context = tls_context(cluster, user, insecure)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise UserError(f"cannot use the TLS settings of {where}: {first_line(error)}") from None
+        if insecure:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._static_headers = auth_headers(user, where)
+        # maxsize: connections kept per host; `logs -f` holds one per pod (the kubernetes client keeps 5 per CPU)
+        self._pool = urllib3.PoolManager(
+            maxsize=16, ssl_context=context, cert_reqs="CERT_NONE" if insecure else "CERT_REQUIRED",
+            assert_hostname=False if insecure else None, server_hostname=cluster.get("tls-server-name") or None)
+
+    def _connect_with_kubernetes(self) -> None:
         try:
             from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415 - slow, cluster commands only
             from kubernetes.config import ConfigException  # noqa: PLC0415
@@ -261,10 +317,12 @@ class Client:
             configuration)
 
     def _headers(self, extra: dict[str, str]) -> dict[str, str]:
-        headers = {"User-Agent": f"kubectl-kubeless/{api.project_version()}", "Accept": "application/json"}
-        for setting in self._configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
+        headers = {"User-Agent": f"kubectl-kubeless/{api.project_version()}", "Accept": "application/json",
+                   **self._static_headers}
+        if self._configuration is not None:  # asked on each request: an exec plugin's token may be refreshed
+            for setting in self._configuration.auth_settings().values():
+                if setting.get("in") == "header" and setting.get("value"):
+                    headers[setting["key"]] = setting["value"]
         headers.update(extra)
         return headers
 
@@ -314,6 +372,76 @@ class Client:
 
     def delete(self, path: str) -> dict:
         return self.call("DELETE", path)
+
+
+# --- static kubeconfig credentials ------------------------------------------------------------------------------
+
+# What only the `kubernetes` package (or kubectl) knows how to do: run a credential plugin, refresh an OIDC or cloud
+# token, tunnel through a proxy.
+NEEDS_KUBERNETES = {"user": ("exec", "auth-provider"), "cluster": ("proxy-url",)}
+
+
+def static_credentials(target: Target) -> bool:
+    """True when the kubeconfig's entries are all this module reads itself (and there is a kubeconfig at all)."""
+    return bool(target.paths) and not any(
+        target.user_entry.get(key) for key in NEEDS_KUBERNETES["user"]) and not any(
+        target.cluster_entry.get(key) for key in NEEDS_KUBERNETES["cluster"])
+
+
+def inline_data(entry: dict, key: str) -> bytes | None:
+    """A `<key>-data` value: base64 of a PEM file."""
+    value = entry.get(f"{key}-data")
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=False)
+    except ValueError:
+        raise ValueError(f"{key}-data is not base64") from None
+
+
+def tls_context(cluster: dict, user: dict, insecure: bool):
+    """The cluster's CA (else the system's roots, as kubectl), and the user's client certificate when it has one."""
+    import ssl  # noqa: PLC0415
+
+    ca_data = inline_data(cluster, "certificate-authority")
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=None if ca_data else cluster.get("certificate-authority") or None,
+                                             cadata=ca_data.decode("ascii", "replace") if ca_data else None)
+    cert_data, key_data = inline_data(user, "client-certificate"), inline_data(user, "client-key")
+    cert_file, key_file = user.get("client-certificate"), user.get("client-key")
+    if cert_data or key_data:
+        # load_cert_chain reads files only: the data goes through a private folder that is gone right after.
+        with tempfile.TemporaryDirectory(prefix="kubectl-kubeless-") as folder:
+            if cert_data:
+                cert_file = os.path.join(folder, "client.crt")
+                Path(cert_file).write_bytes(cert_data)
+            if key_data:
+                key_file = os.path.join(folder, "client.key")
+                Path(key_file).write_bytes(key_data)
+            context.load_cert_chain(cert_file, key_file or None)
+    elif cert_file:
+        context.load_cert_chain(cert_file, key_file or None)
+    return context
+
+
+def auth_headers(user: dict, where: str) -> dict[str, str]:
+    """A bearer token (inline or tokenFile, read now) or basic auth, as client-go sends them."""
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        try:
+            token = Path(user["tokenFile"]).read_text().strip()
+        except OSError as error:
+            raise UserError(f"cannot read the tokenFile of {where}: {first_line(error)}") from None
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    if user.get("username"):
+        pair = f"{user['username']}:{user.get('password') or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    return {}
 
 
 def transport_reason(error: Exception) -> str:

@@ -75,5 +75,9 @@ def get_server_config(args: argparse.Namespace, factory: Factory) -> int:
 def register(commands, parents: list[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "get-server-config", parents=parents, usage="%(prog)s [flags]", help="print the runtimes the server supports",
-        description="Print where the Kubeless configuration is and the runtimes it supports.")
+        description="Print where the Kubeless configuration is and the runtimes it supports.",
+        epilog="examples:\n  kubectl kubeless get-server-config\n"
+               "  # a configuration in another namespace than kubeless\n"
+               "  KUBELESS_NAMESPACE=faas kubectl kubeless get-server-config\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(run=get_server_config)

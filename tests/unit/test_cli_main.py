@@ -90,7 +90,7 @@ def deploy(hello: str, *extra: str) -> list[str]:
 # --- usage errors: exit 2 ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [
-    [], ["function"], ["function", "deploy"], ["function", "nosuchverb"], ["function", "deploy", "x", "--bogus"],
+    ["function"], ["function", "deploy"], ["function", "nosuchverb"], ["function", "deploy", "x", "--bogus"],
     ["function", "ls", "-o", "table"], ["function", "describe", "x", "-o", "wide"], ["function", "deploy", "x",
                                                                                        "--port", "http"],
     ["function", "deploy", "x", "--image-pull-policy", "Sometimes"], ["function", "call"],
@@ -439,3 +439,28 @@ def test_printed_objects_leave_out_managed_fields(hello):
     client.objects[f"{FUNCTIONS}/hello"]["metadata"]["managedFields"] = [{"manager": "x"}]
     code, out, _ = run(["function", "describe", "hello", "-n", "ns", "-o", "json"], client)
     assert code == 0 and "managedFields" not in out
+
+
+def test_ls_reads_the_deployments_of_many_functions_in_one_request():
+    """Functions without a status fall back on their Deployments: one list for the namespace, not one GET each."""
+    class Counting(FakeClient):
+        def __init__(self, objects):
+            super().__init__(objects)
+            self.reads: list[str] = []
+
+        def get(self, path: str, **query) -> dict:
+            self.reads.append(path)
+            return super().get(path, **query)
+
+    deployments = "/apis/apps/v1/namespaces/ns/deployments"
+    objects = {f"{FUNCTIONS}/{name}": {"apiVersion": api.API_VERSION, "kind": "Function",
+                                      "metadata": {"name": name, "namespace": "ns"},
+                                      "spec": {"handler": "h.f", "runtime": "python3.11"}} for name in "abc"}
+    objects[f"{deployments}/a"] = {"metadata": {"name": "a"}, "status": {"replicas": 1, "readyReplicas": 1}}
+    client = Counting(objects)
+    code, out, err = run(["function", "ls", "-n", "ns"], client)
+    assert code == 0, err
+    assert client.reads.count(deployments) == 1
+    assert not any(read.startswith(deployments + "/") for read in client.reads)
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "1/1 READY" in rows["a"] and "MISSING" in rows["b"] and "MISSING" in rows["c"]
