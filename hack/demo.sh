@@ -15,10 +15,9 @@ hack/build-plugin.sh >/dev/null
 export PATH="$PWD/dist:$PATH"
 
 say() { printf '\n\033[1m$'; printf ' %q' "$@"; printf '\033[0m\n'; }
-run() { say "$*"; "$@"; }
+run() { say "$@"; "$@"; }
 
-run kubectl apply --server-side --force-conflicts -f manifests/kubeless.yaml >/dev/null
-kubectl -n kubeless rollout status deployment/kubeless-controller-manager --timeout=120s >/dev/null
+run kubectl kubeless install --wait
 kubectl kubeless function delete hello-py >/dev/null 2>&1 || true
 run cat hack/demo/hello.py
 run kubectl kubeless function deploy hello-py --runtime python3.11 --from-file hack/demo/hello.py --handler hello.hello --wait
