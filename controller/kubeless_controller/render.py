@@ -278,7 +278,8 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
             containers.append({"name": "deps-store", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                                "command": ["sh", "-c", DEPS_STORE_SCRIPT], "env": cache_env,
                                "volumeMounts": [volume]})
-    elif deps and not install:
+    elif deps and not install and not runtime.phases.get("compilation"):
+        # (a compiled runtime, like Go, takes its dependency file in the compile step)
         raise RenderError(f"runtime {runtime.id} cannot install dependencies")
     compile_ = runtime.phases.get("compilation")
     if compile_:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kubectl_kubeless.manifests import load_catalogue
+from kubectl_kubeless.runtimes import runtime_ids
+
 from kubectl_kubeless import api, cli, manifests
 from kubectl_kubeless.kube import ApiError, custom_path
 
@@ -351,7 +354,8 @@ def test_logs_before_any_pod_started_says_why():
 def test_get_server_config_lists_the_runtimes():
     code, out, _ = run(["get-server-config"], FakeClient())
     assert code == 0
-    assert out == "Current Server Config: ConfigMap kubeless/kubeless-config\nSupported Runtimes are: python3.11\n"
+    supported = ", ".join(runtime_ids(load_catalogue()))
+    assert out == f"Current Server Config: ConfigMap kubeless/kubeless-config\nSupported Runtimes are: {supported}\n"
 
 
 def test_the_config_location_comes_from_the_environment_first():

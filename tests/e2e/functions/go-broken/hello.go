@@ -1,0 +1,9 @@
+package kubeless
+
+import (
+	"github.com/kubeless/kubeless/pkg/functions"
+)
+
+func Hello(event functions.Event, context functions.Context) (string, error) {
+	return 42, nil
+}
