@@ -32,17 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "dist" / "kubectl-kubeless"
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    cluster = [sys.executable, str(REPO / "hack" / "localcluster" / "cluster.py")]
-    if "KUBECONFIG" not in env:
-        env["KUBECONFIG"] = subprocess.run([*cluster, "kubeconfig"], capture_output=True, text=True).stdout.strip()
-        bins = subprocess.run([*cluster, "bins"], capture_output=True, text=True).stdout.split()
-        env["PATH"] = os.pathsep.join([*bins, env["PATH"]])
-    env["PATH"] = os.pathsep.join([str(REPO / "dist"), env["PATH"]])
-    return env
+from function_latency import environment  # noqa: E402
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

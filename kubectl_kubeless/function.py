@@ -159,6 +159,16 @@ def build_function(options: FunctionOptions) -> dict:
     if options.headless:
         service["clusterIP"] = "None"
 
+    spec = {**code_spec(options), "timeout": options.timeout or api.DEFAULT_TIMEOUT}
+    spec["deployment"] = {"spec": {"template": {"spec": pod}}}
+    spec["service"] = service
+    return {"apiVersion": api.API_VERSION, "kind": KIND,
+            "metadata": {"name": options.name, "namespace": options.namespace, "labels": labels},
+            "spec": spec}
+
+
+def code_spec(options: FunctionOptions) -> dict:
+    """The spec fields about the code (handler, source, runtime, dependencies) that the options give."""
     spec: dict = {}
     if options.handler:
         spec["handler"] = options.handler
@@ -166,14 +176,9 @@ def build_function(options: FunctionOptions) -> dict:
         spec.update(options.code.spec())
     if options.runtime:
         spec["runtime"] = options.runtime
-    spec["timeout"] = options.timeout or api.DEFAULT_TIMEOUT
     if options.deps is not None:
         spec["deps"] = options.deps
-    spec["deployment"] = {"spec": {"template": {"spec": pod}}}
-    spec["service"] = service
-    return {"apiVersion": api.API_VERSION, "kind": KIND,
-            "metadata": {"name": options.name, "namespace": options.namespace, "labels": labels},
-            "spec": spec}
+    return spec
 
 
 def cron_trigger(options: FunctionOptions) -> dict:
@@ -201,17 +206,9 @@ def given_for_update(options: FunctionOptions) -> bool:
 def update_patch(current: dict, options: FunctionOptions) -> dict:
     """A JSON merge patch changing only what the options give. Lists (containers, volumes, ports) are replaced
     whole by a merge patch, so they are rebuilt from the current object with only the asked change."""
-    spec: dict = {}
-    if options.handler:
-        spec["handler"] = options.handler
-    if options.code:
-        spec.update(options.code.spec())
-    if options.runtime:
-        spec["runtime"] = options.runtime
+    spec = code_spec(options)
     if options.timeout:
         spec["timeout"] = options.timeout
-    if options.deps is not None:
-        spec["deps"] = options.deps
 
     pod = dig(current, "spec", "deployment", "spec", "template", "spec")
     containers = copy.deepcopy(pod.get("containers") or [{}])
