@@ -186,7 +186,8 @@ def prepare_script(spec: dict, runtime: Runtime) -> str:
         steps.append(f"tar -xf {origin} -C {api.INSTALL_VOLUME}")
     else:
         steps.append(f"cp {origin} {api.INSTALL_VOLUME}/{name}")
-    if runtime.dep_name and "deps" not in kind.split("+")[1:]:
+    # An empty dependency file is no file: an empty package.json, for one, breaks Node's module loading.
+    if runtime.dep_name and spec.get("deps") and "deps" not in kind.split("+")[1:]:
         steps.append(f"cp {api.SOURCE_VOLUME}/{runtime.dep_name} {api.INSTALL_VOLUME}/{runtime.dep_name}")
     return " && ".join(steps[:1]) + "\n" + "\n".join(steps[1:])
 

@@ -58,6 +58,9 @@ IMAGES_DIR = REPO_ROOT / "hack" / "images"
 REPOSITORY_PREFIX = "localhost/kubeless/"
 DEFAULT_TAG = "0.1.0"
 CONTAINERD_NAMESPACE = "k8s.io"
+# Candidates as the configured archives offer them, whatever this host has installed: a package installed from a
+# now-disabled source (like a vendor's nodejs) would otherwise be the candidate, at a version no mirror serves.
+APT_CACHE = ("apt-cache", "-o", "Dir::State::status=/dev/null")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EPOCH = "1970-01-01T00:00:00Z"
 
@@ -327,10 +330,10 @@ def resolve_debs(wanted: Sequence[str], provided: frozenset[str], resolution_cac
     if cached.is_file():
         return [Deb(*fields) for fields in json.loads(cached.read_text())]
     graph = parse_apt_depends(_capture([
-        "apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
+        *APT_CACHE, "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
         "--no-replaces", "--no-enhances", *wanted]))
     packages = dependency_closure(wanted, graph, provided, EXCLUDED_DEPENDENCIES)
-    candidates = parse_apt_show(_capture(["apt-cache", "show", "--no-all-versions", *packages])) if packages else {}
+    candidates = parse_apt_show(_capture([*APT_CACHE, "show", "--no-all-versions", *packages])) if packages else {}
     if missing := [name for name in packages if name not in candidates]:
         raise BuildError(f"no installable candidate for {', '.join(missing)} (run apt-get update?)")
     debs = [candidates[name] for name in packages]

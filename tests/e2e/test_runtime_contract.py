@@ -28,6 +28,7 @@ class Runtime:
 RUNTIMES = [
     Runtime("python3.11", "contract.py", {"echo": "echo", "info": "info", "fail": "fail", "slow": "slow"}),
     Runtime("go1.26", "contract.go", {"echo": "Echo", "info": "Info", "fail": "Fail", "slow": "Slow"}),
+    Runtime("nodejs18", "contract.js", {"echo": "echo", "info": "info", "fail": "fail", "slow": "slow"}),
 ]
 
 

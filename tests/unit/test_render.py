@@ -252,11 +252,19 @@ def run_prepare(tmp_path: Path, spec: dict, files: dict[str, bytes]) -> subproce
 
 def test_prepare_copies_text_code_and_deps_and_verifies_the_checksum(tmp_path: Path):
     spec = {"handler": "hello.hello", "function-content-type": "text",
-            "checksum": "sha256:" + render.sha256_hex(HELLO)}
-    result = run_prepare(tmp_path, spec, {"hello.py": HELLO.encode(), "requirements.txt": b""})
+            "checksum": "sha256:" + render.sha256_hex(HELLO), "deps": "greeting==1.0\n"}
+    result = run_prepare(tmp_path, spec, {"hello.py": HELLO.encode(), "requirements.txt": b"greeting==1.0\n"})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "kubeless" / "hello.py").read_text() == HELLO
-    assert (tmp_path / "kubeless" / "requirements.txt").exists()
+    assert (tmp_path / "kubeless" / "requirements.txt").read_text() == "greeting==1.0\n"
+
+
+def test_prepare_leaves_out_an_empty_dependency_file(tmp_path: Path):
+    """An empty package.json would break Node's module loading; an absent one is fine for every runtime."""
+    spec = {"handler": "hello.hello", "function-content-type": "text", "deps": ""}
+    result = run_prepare(tmp_path, spec, {"hello.py": HELLO.encode(), "requirements.txt": b""})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "kubeless" / "requirements.txt").exists()
 
 
 def test_prepare_fails_with_a_clear_message_on_a_checksum_mismatch(tmp_path: Path):
