@@ -239,6 +239,15 @@ def api_ready() -> bool:
         return response.status == 200
 
 
+def kube_proxy_synced() -> bool:
+    with urllib.request.urlopen("http://127.0.0.1:10249/metrics", timeout=2) as response:
+        for line in response.read().decode().splitlines():
+            # e.g. kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.79e+09
+            if line.startswith("kubeproxy_sync_proxy_rules_last_timestamp_seconds") and "IPv6" not in line:
+                return float(line.split()[-1]) > 0
+    return False
+
+
 def http_ok(url: str) -> bool:
     context = ssl._create_unverified_context()  # components' own self-signed health endpoints on loopback
     with urllib.request.urlopen(url, context=context, timeout=2) as response:
@@ -585,6 +594,8 @@ def up() -> None:
              "kube-proxy")
     wait_for("coredns", lambda: socket.create_connection((ip, DNS_HOST_PORT), timeout=1).close() is None, 30,
              procs["coredns"].logfile, "coredns")
+    # kube-proxy prepends its own FORWARD jumps on its first sync: only after that can the fence stay first
+    wait_for("kube-proxy's first rule sync", kube_proxy_synced, 30, procs["kube-proxy"].logfile, "kube-proxy")
     install_fence()
     wait_for("default service account", lambda: kubectl("get", "serviceaccount", "default", quiet=True,
                                                         check=False).returncode == 0, 30)
