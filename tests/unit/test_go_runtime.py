@@ -29,6 +29,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from runtime_harness import Response, RuntimeServer, free_port, spawn, stop, wait_until_healthy
+
+Server = RuntimeServer  # this module's name for a running server
+
 GO_RUNTIME = Path(__file__).resolve().parents[2] / "runtimes" / "go"
 COMPILE_SCRIPT = GO_RUNTIME / "compile" / "compile-function.sh"
 GO = shutil.which("go")
@@ -109,16 +113,6 @@ func Contract(event functions.Event, context functions.Context) (string, error) 
 
 
 @dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
 class Compilation:
     returncode: int
     output: str  # stdout and stderr, interleaved as a container log has them
@@ -127,30 +121,6 @@ class Compilation:
     @property
     def server(self) -> Path:
         return self.volume / "server"
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    stdout: Path
-    stderr: Path
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 10) -> Response:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return Response(response.status, response.headers, response.read())
-        finally:
-            connection.close()
-
-    def metric(self, line_prefix: str) -> float:
-        for line in self.request("GET", "/metrics").body.decode().splitlines():
-            if line.startswith(line_prefix + " "):
-                return float(line.split()[-1])
-        return 0.0
 
 
 @pytest.fixture(scope="module")
@@ -184,42 +154,17 @@ def compiled(go_env: dict[str, str], volume: Path, function_name: str, files: di
     return compilation
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def launch(binary: Path, **overrides: str) -> Server:
     port = free_port()
     logs = binary.parent
-    stdout, stderr = logs / f"stdout-{port}.log", logs / f"stderr-{port}.log"
     env = {**os.environ, "FUNC_HANDLER": "Contract", "MOD_NAME": "contract", "FUNC_HOST": "127.0.0.1",
            "FUNC_PORT": str(port), "FUNC_TIMEOUT": "5", "FUNC_RUNTIME": "go1.26", "FUNC_MEMORY_LIMIT": "128Mi",
            "FUNC_MEMFILE_MAX": "1024", "FUNC_TERMINATION_LOG": str(logs / "termination-log"), **overrides}
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen([str(binary)], stdout=out, stderr=err, env=env)
-    return Server(process, port, stdout, stderr)
+    return spawn([str(binary)], logs, port, env)
 
 
 def start(binary: Path, **overrides: str) -> Server:
-    server = launch(binary, **overrides)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited with {server.process.returncode}: {server.stderr.read_text()}")
-        try:
-            if server.request("GET", "/healthz", timeout=1).status == 200:
-                return server
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail("server did not become healthy")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=5)
+    return wait_until_healthy(launch(binary, **overrides))
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +292,7 @@ def publish_module(root: Path, module: str, version: str, files: dict[str, str])
 GREETING_USER_GO = '''package kubeless
 
 import (
+
 	"example.com/greeting"
 	"github.com/kubeless/kubeless/pkg/functions"
 )

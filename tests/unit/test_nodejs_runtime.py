@@ -22,12 +22,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from runtime_harness import Response, RuntimeServer, free_port, spawn, stop, wait_until_healthy
+
+Runtime = RuntimeServer  # this module's name for a running server
+
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtimes" / "nodejs"
 RUNTIME = RUNTIME_DIR / "kubeless.js"
@@ -102,47 +106,6 @@ module.exports = {
 """
 
 
-@dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Runtime:
-    process: subprocess.Popen
-    port: int
-    stdout: Path
-    stderr: Path
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 10) -> Response:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return Response(response.status, response.headers, response.read())
-        finally:
-            connection.close()
-
-    def metric(self, line_prefix: str) -> float:
-        metrics = self.request("GET", "/metrics").body.decode()
-        for line in metrics.splitlines():
-            if line.startswith(line_prefix + " "):
-                return float(line.split()[-1])
-        return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def runtime_env(function_dir: Path, port: int, **overrides: str | None) -> dict[str, str]:
     """The runtime's environment; an override of None removes the variable."""
     env = dict(os.environ, FUNC_HANDLER="handle", MOD_NAME="function", FUNC_HOST="127.0.0.1",
@@ -153,38 +116,13 @@ def runtime_env(function_dir: Path, port: int, **overrides: str | None) -> dict[
     return {key: value for key, value in env.items() if value is not None}
 
 
-def launch(function_dir: Path, **overrides: str | None) -> tuple[subprocess.Popen, int, Path, Path]:
+def launch(function_dir: Path, **overrides: str | None) -> Runtime:
     port = free_port()
-    stdout, stderr = function_dir / f"stdout-{port}.log", function_dir / f"stderr-{port}.log"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen([NODE, *NODE_FLAGS, str(RUNTIME)], stdout=out, stderr=err,
-                                   env=runtime_env(function_dir, port, **overrides))
-    return process, port, stdout, stderr
-
-
-def wait_until_healthy(runtime: Runtime) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if runtime.process.poll() is not None:
-            pytest.fail(f"runtime exited with {runtime.process.returncode}: {runtime.stderr.read_text()}")
-        try:
-            if runtime.request("GET", "/healthz", timeout=1).status == 200:
-                return
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail("runtime did not become healthy")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=5)
+    return spawn([NODE, *NODE_FLAGS, str(RUNTIME)], function_dir, port, runtime_env(function_dir, port, **overrides))
 
 
 def start_runtime(function_dir: Path, **overrides: str | None) -> Runtime:
-    runtime = Runtime(*launch(function_dir, **overrides))
-    wait_until_healthy(runtime)
-    return runtime
+    return wait_until_healthy(launch(function_dir, **overrides))
 
 
 @pytest.fixture(scope="module")
@@ -544,7 +482,8 @@ def test_sigint_stops_too(function_dir: Path) -> None:
 def run_failing_start(function_dir: Path, **overrides: str) -> tuple[int, str, str]:
     termination_log = function_dir / "termination-log"
     termination_log.write_text("")
-    process, _, _, stderr = launch(function_dir, **overrides)
+    server = launch(function_dir, **overrides)
+    process, stderr = server.process, server.stderr
     try:
         exit_code = process.wait(timeout=10)
     finally:
