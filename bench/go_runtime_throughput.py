@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from python_runtime_throughput import SERVER_CPU, WRK_CPU, Result, free_port, measure
+from python_runtime_throughput import SERVER_CPU, WRK_CPU, free_port, measure, report
 
 REPO = Path(__file__).resolve().parent.parent
 COMPILE_SCRIPT = REPO / "runtimes" / "go" / "compile" / "compile-function.sh"
@@ -99,15 +99,8 @@ def main() -> int:
         runtime = measure("kubeless go runtime", [str(runtime_binary)], runtime_env, runtime_port,
                           args.duration, args.connections)
 
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU} (GOMAXPROCS=1), "
-          f"wrk on CPU {WRK_CPU}")
-    print(f"{'server':<26} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>10}  errors")
-    results: list[Result] = [bare, runtime]
-    for result in results:
-        print(f"{result.name:<26} {result.requests_per_second:>10.0f} {result.p99_ms:>8.2f} "
-              f"{result.cpu_us_per_request:>10.1f}  {result.errors}")
-    print(f"ratio runtime/bare: {runtime.requests_per_second / bare.requests_per_second:.2f} req/s, "
-          f"{bare.cpu_us_per_request / runtime.cpu_us_per_request:.2f} by CPU per request")
+    report(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU} (GOMAXPROCS=1), "
+           f"wrk on CPU {WRK_CPU}", bare, runtime)
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from python_runtime_throughput import SERVER_CPU, WRK_CPU, free_port, measure  # noqa: E402
+from python_runtime_throughput import SERVER_CPU, WRK_CPU, free_port, measure, report  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIME = REPO / "runtimes" / "nodejs" / "kubeless.js"
@@ -57,13 +57,8 @@ def main() -> int:
         runtime = measure("kubeless nodejs runtime", [args.node, *NODE_FLAGS, str(RUNTIME)],
                           runtime_env, runtime_port, args.duration, args.connections)
 
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}, "
-          f"node {args.node}")
-    print(f"{'server':<26} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>10}  errors")
-    for result in (bare, runtime):
-        print(f"{result.name:<26} {result.requests_per_second:>10.0f} {result.p99_ms:>8.2f} "
-              f"{result.cpu_us_per_request:>10.1f}  {result.errors}")
-    print(f"ratio runtime/bare: {runtime.requests_per_second / bare.requests_per_second:.2f}")
+    report(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}, "
+           f"node {args.node}", bare, runtime)
     return 0
 
 

@@ -122,6 +122,17 @@ def measure(name: str, server_command: list[str], env: dict[str, str], port: int
         server.wait(timeout=10)
 
 
+def report(heading: str, bare: Result, runtime: Result) -> None:
+    """The table every runtime's benchmark prints: the bare server against the runtime, and their ratio."""
+    print(heading)
+    print(f"{'server':<26} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>10}  errors")
+    for result in (bare, runtime):
+        print(f"{result.name:<26} {result.requests_per_second:>10.0f} {result.p99_ms:>8.2f} "
+              f"{result.cpu_us_per_request:>10.1f}  {result.errors}")
+    print(f"ratio runtime/bare: {runtime.requests_per_second / bare.requests_per_second:.2f} req/s, "
+          f"{bare.cpu_us_per_request / runtime.cpu_us_per_request:.2f} by CPU per request")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -145,12 +156,8 @@ def main() -> int:
         runtime = measure("kubeless python runtime", [sys.executable, str(RUNTIME)],
                           runtime_env, runtime_port, args.duration, args.connections)
 
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}")
-    print(f"{'server':<26} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>10}  errors")
-    for result in (bare, runtime):
-        print(f"{result.name:<26} {result.requests_per_second:>10.0f} {result.p99_ms:>8.2f} "
-              f"{result.cpu_us_per_request:>10.1f}  {result.errors}")
-    print(f"ratio runtime/bare: {runtime.requests_per_second / bare.requests_per_second:.2f}")
+    report(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}",
+           bare, runtime)
     return 0
 
 
