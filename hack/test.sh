@@ -10,7 +10,11 @@ step() {
   return $rc
 }
 
-print_times() { echo; echo "== times"; printf '%s\n' "${times[@]}"; }
+print_times() {
+  echo; echo "== times"; printf '%s\n' "${times[@]}"
+  [[ -f .cluster/up-seconds ]] && printf '%-36s %5s s  (of the e2e step)\n' "local cluster up" "$(cat .cluster/up-seconds)"
+  return 0
+}
 trap print_times EXIT
 
 venv=""

@@ -599,7 +599,9 @@ def up() -> None:
     install_fence()
     wait_for("default service account", lambda: kubectl("get", "serviceaccount", "default", quiet=True,
                                                         check=False).returncode == 0, 30)
-    log(f"cluster up in {time.monotonic() - t0:.1f} s; KUBECONFIG={KUBECONFIG}")
+    seconds = time.monotonic() - t0
+    (STATE / "up-seconds").write_text(f"{seconds:.1f}\n")  # for `make test`'s summary
+    log(f"cluster up in {seconds:.1f} s; KUBECONFIG={KUBECONFIG}")
 
 
 def healthy() -> bool:

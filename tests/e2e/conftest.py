@@ -82,9 +82,7 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
         return
     already_up = subprocess.run([*LOCAL_CLUSTER, "status"], capture_output=True).returncode == 0
     if not already_up:
-        started = time.monotonic()
         subprocess.run([*LOCAL_CLUSTER, "up"], check=True)
-        print(f"\nlocal cluster up in {time.monotonic() - started:.1f} s", file=sys.__stderr__)  # past capture
     kubeconfig = Path(subprocess.run([*LOCAL_CLUSTER, "kubeconfig"], check=True, capture_output=True,
                                      text=True).stdout.strip())
     bins = subprocess.run([*LOCAL_CLUSTER, "bins"], check=True, capture_output=True, text=True).stdout.split()
