@@ -9,9 +9,9 @@ shared by digest) that `ctr images import`, `docker load` and `podman load` acce
 content key, so a re-run with unchanged inputs prints "cached"; `--import` loads them into containerd's k8s.io
 namespace unless containerd already holds the same manifest under that reference.
 
-usage: build.py [--tag TAG] [--out DIR] [--import [--address SOCK] [--ctr PATH]] RECIPE_DIR...
-  Builds the given recipes and their `from` ancestors, parents first. Archives go to --out (default
-  $KUBELESS_CACHE/images, KUBELESS_CACHE defaulting to ~/.cache/kubectl-kubeless) as <name>-<key[:16]>.tar.
+usage: build.py [--tag TAG] [--out DIR] [--import [--address SOCK] [--ctr PATH]] (--all | RECIPE_DIR...)
+  Builds the given recipes (--all: every recipe of the repository, see find_recipes) and their `from` ancestors,
+  parents first. Archives go to --out (default $KUBELESS_CACHE/images, see cache_root) as <name>-<key[:16]>.tar.
   --import runs `ctr -a SOCK -n k8s.io images import --base-name localhost/kubeless/<name> ARCHIVE`.
   stdout gets one line per image (name, reference, key[:16], MB of gzip layers, seconds, built|cached
   [, imported|in containerd]); apt's and ctr's chatter goes to stderr.
@@ -80,6 +80,7 @@ RECIPE_KEYS = frozenset({"name", "from", "debs", "files", "run", "symlinks", "us
                          "entrypoint"})
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 RECIPE_INPUT_PATTERN = re.compile(r"\{recipe\}/([^\s'\"*?;|&<>()$]+)")
+UNSEARCHED_DIRS = frozenset({".cluster", ".git", "dist"})  # top-level folders find_recipes skips
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -209,6 +210,22 @@ def build_order(requested: Sequence[Recipe], search_dirs: Sequence[Path]) -> lis
     for recipe in requested:
         visit(recipe, ())
     return ordered
+
+
+def find_recipes(repo_root: Path = REPO_ROOT) -> list[Path]:
+    """Every recipe folder (one holding an image.toml) in the repository, sorted: what `build.py --all` builds for
+    `make images`, `make test` and the local cluster.
+
+    Not searched: .cluster/ (the local cluster's state: containerd's root holds unpacked images, and kubelet's
+    folders can be large), dist/ (build outputs) and .git/.
+    """
+    found = []
+    for folder, subfolders, files in os.walk(repo_root):
+        if Path(folder) == repo_root:
+            subfolders[:] = [name for name in subfolders if name not in UNSEARCHED_DIRS]
+        if "image.toml" in files:
+            found.append(Path(folder))
+    return sorted(found)
 
 
 def find_recipe(name: str, search_dirs: Sequence[Path]) -> Recipe:
@@ -797,13 +814,23 @@ def default_tag(repo_root: Path = REPO_ROOT) -> str:
     return version_file.read_text().strip() if version_file.is_file() else DEFAULT_TAG
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("KUBELESS_CACHE") or Path.home() / ".cache" / "kubectl-kubeless")
+def cache_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """The project's cache folder, by the rule hack/localcluster/lib.sh states for the shell scripts:
+    ${KUBELESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-kubeless}, an empty variable counting as unset.
+
+    This is the Python side's one statement of it; tests/unit/test_image_builder.py checks that the two agree.
+    """
+    if explicit := environ.get("KUBELESS_CACHE"):
+        return Path(explicit)
+    home = environ["HOME"] if "HOME" in environ else str(Path.home())
+    return Path(environ.get("XDG_CACHE_HOME") or f"{home}/.cache", "kubectl-kubeless")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Build OCI image archives from image.toml recipes.")
-    parser.add_argument("recipe_dirs", nargs="+", type=Path, metavar="RECIPE_DIR")
+    parser.add_argument("recipe_dirs", nargs="*", type=Path, metavar="RECIPE_DIR")
+    parser.add_argument("--all", action="store_true",
+                        help="every recipe in the repository (not under .cluster/, dist/ or .git/)")
     parser.add_argument("--tag", help="image tag (default: the repo's VERSION file, else 0.1.0)")
     parser.add_argument("--out", type=Path, help="archive folder (default: $KUBELESS_CACHE/images)")
     parser.add_argument("--import", dest="import_images", action="store_true",
@@ -813,6 +840,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--print-archives", action="store_true",
                         help="print only each archive's path (for `kind load image-archive`)")
     args = parser.parse_args(argv)
+    if args.all and args.recipe_dirs:
+        parser.error("--all builds every recipe: give it no RECIPE_DIR")
+    if not args.all and not args.recipe_dirs:
+        parser.error("give RECIPE_DIRs, or --all for every recipe of the repository")
     if args.tag == "latest":
         parser.error("the tag latest would make kubelet pull on every start; give a version")
     return args
@@ -826,7 +857,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out or cache / "images"
     built: dict[str, BuiltImage] = {}
     try:
-        for recipe in build_order([load_recipe(folder) for folder in args.recipe_dirs], [IMAGES_DIR]):
+        folders = find_recipes() if args.all else args.recipe_dirs
+        for recipe in build_order([load_recipe(folder) for folder in folders], [IMAGES_DIR]):
             started = time.monotonic()
             image = build_image(recipe, built.get(recipe.parent) if recipe.parent else None,
                                 tag=tag, cache=cache, out_dir=out_dir)
