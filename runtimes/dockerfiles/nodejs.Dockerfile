@@ -4,7 +4,9 @@
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs busybox ca-certificates \
  && rm -rf /var/lib/apt/lists/* && useradd --uid 1000 --home-dir /tmp kubeless
-COPY runtimes/nodejs/kubeless.js /kubeless.js
+COPY runtimes/nodejs/kubeless.js /usr/lib/kubeless-nodejs/kubeless.js
+COPY runtimes/nodejs/lib /usr/lib/kubeless-nodejs/lib
+RUN ln -s usr/lib/kubeless-nodejs/kubeless.js /kubeless.js
 ENV NODE_ENV=production
 USER 1000
 WORKDIR /kubeless

@@ -112,9 +112,10 @@ func (c *call) expire() {
 	}
 	c.state = callAbandoned
 	atomic.AddInt64(&s.stuck, 1)
+	// Counted first, so that a client reading /metrics after its 408 sees it.
+	s.metrics.observe(c.request.Method, time.Since(c.started), true)
 	status := c.response.timeout(s.timeoutMessage)
 	c.response.mu.Unlock()
-	s.metrics.observe(c.request.Method, time.Since(c.started), true)
 	s.log.record(s.clock.rfc3339(time.Now()), c.request.Method, c.request.RequestURI, status,
 		time.Since(c.started))
 }
