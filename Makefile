@@ -27,7 +27,7 @@ components: deps ## build etcd, Kubernetes, containerd, CNI plugins and CoreDNS 
 	@bash hack/localcluster/build.sh >/dev/null
 
 images: deps ## build the project's OCI images offline (cached by content)
-	@python3 hack/images/build.py $$(find . -name image.toml -not -path './.cluster/*' -printf '%h\n' | sort)
+	@python3 hack/images/build.py --all
 
 cluster-up: deps ## start the local single-node cluster
 	@$(CLUSTER) up

@@ -17,7 +17,8 @@ stamp=dist/.kubectl-kubeless.inputs
 
 inputs=$( (cat pyproject.toml VERSION hack/build-plugin.sh hack/zipapp.py hack/plugin-requirements.txt \
   hack/plugin-build-constraints.txt hack/kubectl_complete-kubeless
-  find kubectl_kubeless -type f \( -name '*.py' -o -name '*.json' \) -print0 | sort -z | xargs -0 sha256sum) \
+  find kubectl_kubeless kubeless_api -type f \( -name '*.py' -o -name '*.json' \) -print0 | sort -z \
+    | xargs -0 sha256sum) \
   | sha256sum | cut -c1-64)
 if [[ -x $out && -x dist/kubectl_complete-kubeless && -f $stamp && $(cat "$stamp") == "$inputs" ]]; then
   echo "$out is up to date" >&2
@@ -56,10 +57,10 @@ trap 'rm -rf "$tmp"' EXIT
 # The plugin's own wheel, from a copy (setuptools' build/ and *.egg-info never land in the sources), then installed
 # by name: installing a folder would record its path in the zipapp (direct_url.json), different in every clone.
 mkdir -p "$tmp/src"
-cp -r pyproject.toml VERSION kubectl_kubeless "$tmp/src/"
+cp -r pyproject.toml VERSION kubectl_kubeless kubeless_api "$tmp/src/"
 # The wheel's long description: a fixed line, so an edit of the README does not change the release archive.
 echo "kubectl-kubeless: Kubeless functions-as-a-service as a kubectl plugin." > "$tmp/src/README.md"
-cp VERSION "$tmp/src/kubectl_kubeless/VERSION"  # api.project_version() reads it: no importlib.metadata at start-up
+cp VERSION "$tmp/src/kubeless_api/VERSION"  # meta.project_version() reads it: no importlib.metadata at start-up
 find "$tmp/src" -name __pycache__ -prune -exec rm -rf {} +
 offline=(env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONSTRAINT=)
 "${offline[@]}" "${pip[@]}" wheel -q --no-deps --no-index --find-links "$wheels" -w "$tmp/wheels" "$tmp/src" >&2

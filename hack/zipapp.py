@@ -27,7 +27,7 @@ from collections import Counter
 COMPILED = (".so", ".pyd", ".dylib", ".dll")
 # What `version`, `--help` and the cluster commands import (kubectl_kubeless/kube.py reads static credentials
 # itself, so `kubernetes` is imported only for exec plugins and the like).
-PRECOMPILED = ("kubectl_kubeless", "yaml", "urllib3")
+PRECOMPILED = ("kubectl_kubeless", "kubeless_api", "yaml", "urllib3")
 
 
 def pyc(source: bytes, filename: str) -> bytes:

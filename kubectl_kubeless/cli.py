@@ -20,7 +20,8 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
 
-from kubectl_kubeless import api, completion, function, server, serverconfig
+from kubeless_api import meta
+from kubectl_kubeless import completion, function, server, serverconfig
 from kubectl_kubeless.command import Factory, global_flags, global_options
 from kubectl_kubeless.errors import UserError
 
@@ -41,7 +42,7 @@ Run `{PROG} COMMAND --help` for the flags and examples of a command; `{PROG}` al
 
 
 def version(args: argparse.Namespace, factory: Factory) -> int:
-    factory.write(f"kubectl-kubeless {api.project_version()}\n")
+    factory.write(f"kubectl-kubeless {meta.project_version()}\n")
     return 0
 
 

@@ -230,21 +230,21 @@ class ClusterLister:
             return []
 
     def functions(self, values: dict[str, str]) -> list[str]:
-        from kubectl_kubeless import api  # noqa: PLC0415
+        from kubeless_api import meta  # noqa: PLC0415
         from kubectl_kubeless.kube import custom_path  # noqa: PLC0415
 
         try:
             namespace = self.factory(values).namespace()
         except UserError:
             return []
-        return self.names(values, custom_path(namespace, api.FUNCTIONS))
+        return self.names(values, custom_path(namespace, meta.FUNCTIONS))
 
     def namespaces(self, values: dict[str, str]) -> list[str]:
         return self.names(values, "/api/v1/namespaces")
 
     def runtimes(self, values: dict[str, str]) -> list[str]:
         from kubectl_kubeless.manifests import load_catalogue  # noqa: PLC0415
-        from kubectl_kubeless.runtimes import runtime_ids  # noqa: PLC0415
+        from kubeless_api.catalogue import runtime_ids  # noqa: PLC0415
 
         return runtime_ids(load_catalogue())
 

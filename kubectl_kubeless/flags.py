@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import re
 
-from kubectl_kubeless import manifests
+from kubeless_api import schema
 from kubectl_kubeless.errors import UserError
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-HANDLER = re.compile(manifests.FUNCTION_SPEC["properties"]["handler"]["pattern"])  # the CRD's own rule
+HANDLER = re.compile(schema.FUNCTION_SPEC["properties"]["handler"]["pattern"])  # the CRD's own rule
 QUANTITY = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)((Ki|Mi|Gi|Ti|Pi|Ei)|[numkMGTPE]|[eE][+-]?\d+)?")
 PULL_POLICIES = ("IfNotPresent", "Always", "Never")
 

@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from kubectl_kubeless import api, flags, printers, source, status
+from kubeless_api import conditions, contract, meta
+from kubectl_kubeless import flags, printers, source, status
 from kubectl_kubeless.command import Factory
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import ApiError, core_path, custom_path, parse_request_timeout
@@ -34,7 +35,7 @@ from kubectl_kubeless.serverconfig import UnknownRuntime, check_runtime
 from kubectl_kubeless.source import Code
 
 KIND = "Function"
-DEPLOY_DEFAULTS = {"image_pull_policy": "IfNotPresent", "timeout": api.DEFAULT_TIMEOUT, "port": api.FUNCTION_PORT,
+DEPLOY_DEFAULTS = {"image_pull_policy": "IfNotPresent", "timeout": meta.DEFAULT_TIMEOUT, "port": meta.FUNCTION_PORT,
                    "service_port": 0}
 WAIT_TIMEOUT = "120"
 POLL_INTERVAL = 1.0
@@ -132,7 +133,7 @@ def resource_quantities(options: FunctionOptions) -> dict[str, str]:
 
 def build_function(options: FunctionOptions) -> dict:
     """The Function `deploy` creates, shaped as Kubeless' CLI made it."""
-    labels = {**api.function_labels(options.name), **options.labels}
+    labels = {**meta.function_labels(options.name), **options.labels}
     container: dict = {}
     if options.runtime_image:
         container["image"] = options.runtime_image
@@ -152,17 +153,17 @@ def build_function(options: FunctionOptions) -> dict:
     if options.service_account:
         pod["serviceAccountName"] = options.service_account
 
-    port = options.port or api.FUNCTION_PORT
-    service = {"ports": [{"name": api.FUNCTION_PORT_NAME, "port": options.service_port or port, "targetPort": port,
+    port = options.port or meta.FUNCTION_PORT
+    service = {"ports": [{"name": meta.FUNCTION_PORT_NAME, "port": options.service_port or port, "targetPort": port,
                           "protocol": "TCP"}],
                "selector": dict(labels), "type": "ClusterIP"}
     if options.headless:
         service["clusterIP"] = "None"
 
-    spec = {**code_spec(options), "timeout": options.timeout or api.DEFAULT_TIMEOUT}
+    spec = {**code_spec(options), "timeout": options.timeout or meta.DEFAULT_TIMEOUT}
     spec["deployment"] = {"spec": {"template": {"spec": pod}}}
     spec["service"] = service
-    return {"apiVersion": api.API_VERSION, "kind": KIND,
+    return {"apiVersion": meta.API_VERSION, "kind": KIND,
             "metadata": {"name": options.name, "namespace": options.namespace, "labels": labels},
             "spec": spec}
 
@@ -183,9 +184,9 @@ def code_spec(options: FunctionOptions) -> dict:
 
 def cron_trigger(options: FunctionOptions) -> dict:
     """The CronJobTrigger `deploy --schedule` creates next to the function, named after it."""
-    return {"apiVersion": api.API_VERSION, "kind": "CronJobTrigger",
+    return {"apiVersion": meta.API_VERSION, "kind": "CronJobTrigger",
             "metadata": {"name": options.name, "namespace": options.namespace,
-                         "labels": api.function_labels(options.name)},
+                         "labels": meta.function_labels(options.name)},
             "spec": {"schedule": options.schedule, "function-name": options.name}}
 
 
@@ -248,15 +249,15 @@ def update_patch(current: dict, options: FunctionOptions) -> dict:
     service = dig(current, "spec", "service")
     service_patch: dict = {}
     if options.port is not None or options.service_port is not None:
-        ports = copy.deepcopy(service.get("ports") or [{"name": api.FUNCTION_PORT_NAME, "port": api.FUNCTION_PORT,
-                                                        "targetPort": api.FUNCTION_PORT, "protocol": "TCP"}])
+        ports = copy.deepcopy(service.get("ports") or [{"name": meta.FUNCTION_PORT_NAME, "port": meta.FUNCTION_PORT,
+                                                        "targetPort": meta.FUNCTION_PORT, "protocol": "TCP"}])
         first = ports[0]
         if options.port is not None:
             if first.get("port") == first.get("targetPort", first.get("port")):
                 first["port"] = options.port  # no separate service port: both follow the container's
             first["targetPort"] = options.port
         if options.service_port is not None:
-            first["port"] = options.service_port or first.get("targetPort") or api.FUNCTION_PORT
+            first["port"] = options.service_port or first.get("targetPort") or meta.FUNCTION_PORT
         service_patch["ports"] = ports
     if options.headless:
         service_patch["clusterIP"] = "None"
@@ -313,23 +314,23 @@ def ls_headers(wide: bool) -> list[str]:
 
 
 def ls_row(function: dict, deployment: dict | None = None, *, wide: bool = False) -> list[str]:
-    meta, spec = function.get("metadata") or {}, function.get("spec") or {}
-    row = [meta.get("name", ""), meta.get("namespace", ""), spec.get("handler", ""), spec.get("runtime", ""),
+    metadata, spec = function.get("metadata") or {}, function.get("spec") or {}
+    row = [metadata.get("name", ""), metadata.get("namespace", ""), spec.get("handler", ""), spec.get("runtime", ""),
            dependencies_text(function), status.summary(function, deployment)]
     if wide:
         container = main_container(function)
         row += [dig(container, "resources", "requests").get("memory", ""),
                 "\n".join(f"{e.get('name')} = {e.get('value', '')}" for e in container.get("env") or []),
-                "\n".join(f"{k} : {v}" for k, v in (meta.get("labels") or {}).items())]
+                "\n".join(f"{k} : {v}" for k, v in (metadata.get("labels") or {}).items())]
     return row
 
 
 def describe_text(function: dict, deployment: dict | None = None) -> str:
-    meta, spec = function.get("metadata") or {}, function.get("spec") or {}
+    metadata, spec = function.get("metadata") or {}, function.get("spec") or {}
     container = main_container(function)
-    rows = [("Name", meta.get("name", "")), ("Namespace", meta.get("namespace", "")),
+    rows = [("Name", metadata.get("name", "")), ("Namespace", metadata.get("namespace", "")),
             ("Handler", spec.get("handler", "")), ("Runtime", spec.get("runtime", "")),
-            ("Label", printers.compact_json(meta.get("labels") or {})),
+            ("Label", printers.compact_json(metadata.get("labels") or {})),
             ("Envvar", printers.compact_json(container.get("env") or [])),
             ("Memory", dig(container, "resources", "requests").get("memory", "")),
             ("Dependencies", spec.get("deps", "").strip()),
@@ -353,7 +354,7 @@ def event_headers(data: str | None, *, now: datetime | None = None, event_id: st
     now = now or datetime.now(timezone.utc)
     headers = {"event-id": event_id or base64.urlsafe_b64encode(os.urandom(11)).decode().rstrip("="),
                "event-time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "event-namespace": api.EVENT_NAMESPACE_CLI}
+               "event-namespace": contract.EVENT_NAMESPACE_CLI}
     if data:
         headers["Content-Type"] = headers["event-type"] = call_content_type(data)
     return headers
@@ -363,7 +364,7 @@ def proxy_path(namespace: str, name: str, service: dict) -> str:
     """The API server's service proxy for the function's first port: by name (http-function-port), else number.
     The trailing slash matters: without it the API server redirects, and a redirected POST loses its body."""
     ports = dig(service, "spec").get("ports") or [{}]
-    port = ports[0].get("name") or str(ports[0].get("port", api.FUNCTION_PORT))
+    port = ports[0].get("name") or str(ports[0].get("port", meta.FUNCTION_PORT))
     return core_path(namespace, "services") + f"/{name}:{port}/proxy/"
 
 
@@ -379,7 +380,7 @@ def is_api_status(body: bytes) -> dict | None:
 # --- the verbs -------------------------------------------------------------------------------------------------
 
 def function_path(namespace: str, name: str | None = None) -> str:
-    return custom_path(namespace, api.FUNCTIONS, name)
+    return custom_path(namespace, meta.FUNCTIONS, name)
 
 
 def not_found(error: ApiError, name: str, namespace: str) -> UserError:
@@ -390,7 +391,7 @@ def not_found(error: ApiError, name: str, namespace: str) -> UserError:
 
 def crd_missing(error: ApiError) -> UserError:
     if error.resource_missing:
-        return UserError(f"the Function API ({api.FUNCTIONS}.{api.GROUP}/{api.VERSION}) is not installed on this "
+        return UserError(f"the Function API ({meta.FUNCTIONS}.{meta.GROUP}/{meta.VERSION}) is not installed on this "
                          "cluster; install Kubeless first (kubectl apply -f manifests/kubeless.yaml)")
     return error
 
@@ -406,9 +407,9 @@ def get_deployment(factory: Factory, function: dict) -> dict | None:
     """Kubeless' status source, read only for a Function the controller has not written a status on."""
     if status.has_status(function):
         return None
-    meta = function["metadata"]
+    metadata = function["metadata"]
     try:
-        return factory.client().get(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}")
+        return factory.client().get(f"/apis/apps/v1/namespaces/{metadata['namespace']}/deployments/{metadata['name']}")
     except ApiError as error:
         if error.status == 404:
             return None
@@ -476,7 +477,7 @@ def deploy(args: argparse.Namespace, factory: Factory) -> int:
     submitted(factory, options)
     if options.schedule:
         try:
-            client.create(custom_path(options.namespace, api.KINDS["CronJobTrigger"]), objects[1])
+            client.create(custom_path(options.namespace, meta.KINDS["CronJobTrigger"]), objects[1])
         except ApiError as error:
             raise UserError(f"function {options.name} was created, but not its CronJobTrigger: {error}") from None
         factory.info(f"CronJobTrigger {options.name} created: schedule {options.schedule}")
@@ -526,8 +527,8 @@ def update(args: argparse.Namespace, factory: Factory) -> int:
 def wait_ready(factory: Factory, function: dict, limit: float | None) -> int:
     """Poll the Function until Ready=True for its current generation; fail fast on a failure reason. Each new
     condition is shown once on stderr, in full; the final error line keeps the message's last line."""
-    meta = function["metadata"]
-    name, namespace = meta["name"], meta["namespace"]
+    metadata = function["metadata"]
+    name, namespace = metadata["name"], metadata["namespace"]
     limit = limit or float(WAIT_TIMEOUT)
     deadline = time.monotonic() + limit
     shown: set[str] = set()
@@ -542,7 +543,7 @@ def wait_ready(factory: Factory, function: dict, limit: float | None) -> int:
         if state == "ready":
             factory.info(f"function {name} is ready ({status.summary(function)})")
             return 0
-        ready = status.condition(function, api.CONDITION_READY) or {}
+        ready = status.condition(function, conditions.READY) or {}
         if state == "failed":
             raise UserError(f"function {name} failed: {status.short_reason(ready)} (kubectl kubeless function "
                             f"describe {name} -n {namespace})")
@@ -563,10 +564,10 @@ def delete(args: argparse.Namespace, factory: Factory) -> int:
     except ApiError as error:
         raise not_found(error, name, namespace) from None
     # The CronJobTrigger `deploy --schedule` made goes with its function (only that one: same name, our labels).
-    trigger_path = custom_path(namespace, api.KINDS["CronJobTrigger"], name)
+    trigger_path = custom_path(namespace, meta.KINDS["CronJobTrigger"], name)
     try:
         trigger = client.get(trigger_path)
-        if (trigger.get("metadata", {}).get("labels") or {}).items() >= api.function_labels(name).items():
+        if (trigger.get("metadata", {}).get("labels") or {}).items() >= meta.function_labels(name).items():
             client.delete(trigger_path)
     except ApiError:
         pass
@@ -594,7 +595,7 @@ def ls(args: argparse.Namespace, factory: Factory) -> int:
             raise crd_missing(error) from None
         functions.sort(key=lambda f: f["metadata"]["name"])
     for item in functions:
-        item.setdefault("apiVersion", api.API_VERSION)
+        item.setdefault("apiVersion", meta.API_VERSION)
         item.setdefault("kind", KIND)
     if args.output in ("json", "yaml"):
         factory.write(printers.dump(functions, args.output))
@@ -682,7 +683,7 @@ def logs(args: argparse.Namespace, factory: Factory) -> int:
     name = flags.dns_label(args.name, "function name")
     namespace = factory.namespace()
     client = factory.client()
-    pods = client.get(core_path(namespace, "pods"), labelSelector=f"{api.LABEL_FUNCTION}={name}").get("items") or []
+    pods = client.get(core_path(namespace, "pods"), labelSelector=f"{meta.LABEL_FUNCTION}={name}").get("items") or []
     pods.sort(key=lambda p: p["metadata"]["name"])
     started = [p for p in pods if container_started(p, name)]
     if not started:

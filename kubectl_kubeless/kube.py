@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, urlencode
 
-from kubectl_kubeless import api
+
+from kubeless_api import meta
 from kubectl_kubeless.errors import UserError
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -317,7 +318,7 @@ class Client:
             configuration)
 
     def _headers(self, extra: dict[str, str]) -> dict[str, str]:
-        headers = {"User-Agent": f"kubectl-kubeless/{api.project_version()}", "Accept": "application/json",
+        headers = {"User-Agent": f"kubectl-kubeless/{meta.project_version()}", "Accept": "application/json",
                    **self._static_headers}
         if self._configuration is not None:  # asked on each request: an exec plugin's token may be refreshed
             for setting in self._configuration.auth_settings().values():
@@ -363,10 +364,10 @@ class Client:
     def get(self, path: str, **query) -> dict:
         return self.call("GET", path, query=query or None)
 
-    def create(self, path: str, body: dict, field_manager: str = api.CLIENT_FIELD_MANAGER) -> dict:
+    def create(self, path: str, body: dict, field_manager: str = meta.CLIENT_FIELD_MANAGER) -> dict:
         return self.call("POST", path, query={"fieldManager": field_manager}, body=body)
 
-    def merge_patch(self, path: str, patch: dict, field_manager: str = api.CLIENT_FIELD_MANAGER) -> dict:
+    def merge_patch(self, path: str, patch: dict, field_manager: str = meta.CLIENT_FIELD_MANAGER) -> dict:
         return self.call("PATCH", path, query={"fieldManager": field_manager}, body=patch,
                          content_type="application/merge-patch+json")
 
@@ -465,5 +466,5 @@ def core_path(namespace: str, plural: str, name: str | None = None, sub: str | N
 
 
 def custom_path(namespace: str, plural: str, name: str | None = None) -> str:
-    path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{quote(namespace)}/{plural}"
+    path = f"/apis/{meta.GROUP}/{meta.VERSION}/namespaces/{quote(namespace)}/{plural}"
     return path + (f"/{quote(name)}" if name else "")

@@ -7,8 +7,8 @@ Kubeless showed them.
 from __future__ import annotations
 
 import json
+from kubeless_api import meta
 
-from kubectl_kubeless import api
 
 GAP = "   "
 
@@ -78,7 +78,7 @@ def dump_all(objects: list[dict], output: str) -> str:
 
 def resource_name(kind: str, name: str) -> str:
     """`-o name`: `function.kubeless.io/hello`, as kubectl prints custom resources."""
-    return f"{kind.lower()}.{api.GROUP}/{name}"
+    return f"{kind.lower()}.{meta.GROUP}/{name}"
 
 
 def compact_json(value) -> str:

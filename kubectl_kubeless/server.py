@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from kubectl_kubeless import api, manifests, printers
+from kubeless_api import meta
+from kubectl_kubeless import manifests, printers
 from kubectl_kubeless.command import Factory
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import ApiError, parse_request_timeout
@@ -34,7 +35,7 @@ METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 
 
 def server_objects() -> list[dict]:
-    return manifests.install_objects(api.project_version(), manifests.load_catalogue())
+    return manifests.install_objects(meta.project_version(), manifests.load_catalogue())
 
 
 def object_path(obj: dict) -> str:
@@ -76,13 +77,13 @@ def install(args: argparse.Namespace, factory: Factory) -> int:
             factory.write(printers.dump_all(objects, args.output or "yaml"))
         return 0
     client = factory.client()
-    factory.info(f"Installing Kubeless {api.project_version()} on {client.target.describe()}"
-                 if hasattr(client, "target") else f"Installing Kubeless {api.project_version()}")
+    factory.info(f"Installing Kubeless {meta.project_version()} on {client.target.describe()}"
+                 if hasattr(client, "target") else f"Installing Kubeless {meta.project_version()}")
     applied = []
     for obj in objects:
         try:
             applied.append(client.call("PATCH", object_path(obj), query={
-                "fieldManager": api.CLIENT_FIELD_MANAGER, "force": "true"}, body=obj,
+                "fieldManager": meta.CLIENT_FIELD_MANAGER, "force": "true"}, body=obj,
                 content_type="application/apply-patch+yaml"))
         except ApiError as error:
             raise UserError(f"cannot apply {display_name(obj)}: {error}") from None
@@ -96,7 +97,7 @@ def install(args: argparse.Namespace, factory: Factory) -> int:
         for deployment in (o for o in objects if o["kind"] == "Deployment"):
             wait_rollout(factory, deployment, deadline)
     else:
-        factory.info(f"The controller is starting in namespace {api.SYSTEM_NAMESPACE} "
+        factory.info(f"The controller is starting in namespace {meta.SYSTEM_NAMESPACE} "
                      "(`kubectl kubeless install --wait` waits for it)")
     return 0
 
@@ -163,15 +164,15 @@ def count_items(factory: Factory, path: str) -> tuple[int, int]:
 
 def what_goes(factory: Factory) -> tuple[str, int]:
     """What uninstall deletes, in a sentence, and the number of Functions among it."""
-    functions, namespaces = count_items(factory, f"/apis/{api.API_VERSION}/{api.FUNCTIONS}")
-    triggers = sum(count_items(factory, f"/apis/{api.API_VERSION}/{plural}")[0]
-                   for kind, plural in api.KINDS.items() if kind != "Function")
+    functions, namespaces = count_items(factory, f"/apis/{meta.API_VERSION}/{meta.FUNCTIONS}")
+    triggers = sum(count_items(factory, f"/apis/{meta.API_VERSION}/{plural}")[0]
+                   for kind, plural in meta.KINDS.items() if kind != "Function")
     lines = [f"{functions} Function{'s' if functions != 1 else ''}"
              + (f" in {namespaces} namespace{'s' if namespaces != 1 else ''}" if functions else "")
              + " (with their Deployments, Services and ConfigMaps)"
              + (f" and {triggers} trigger{'s' if triggers != 1 else ''}" if triggers else ""),
-             f"the CRDs ({', '.join(f'{p}.{api.GROUP}' for p in api.KINDS.values())}), the controller, its RBAC "
-             f"and the namespace {api.SYSTEM_NAMESPACE}"]
+             f"the CRDs ({', '.join(f'{p}.{meta.GROUP}' for p in meta.KINDS.values())}), the controller, its RBAC "
+             f"and the namespace {meta.SYSTEM_NAMESPACE}"]
     return "\n".join(f"  - {line}" for line in lines), functions
 
 
@@ -262,8 +263,8 @@ def register(commands, parents: list[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "install", parents=parents, usage="%(prog)s [--wait] [--dry-run [-o yaml|json|name]] [flags]",
         help="install the server side: CRDs, RBAC, the controller and its configuration",
-        description=f"Apply the Kubeless server side (namespace {api.SYSTEM_NAMESPACE}) with server-side apply, as "
-                    f"field manager {api.CLIENT_FIELD_MANAGER}. Running it again updates it to this plugin's version.",
+        description=f"Apply the Kubeless server side (namespace {meta.SYSTEM_NAMESPACE}) with server-side apply, as "
+                    f"field manager {meta.CLIENT_FIELD_MANAGER}. Running it again updates it to this plugin's version.",
         epilog=INSTALL_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", "--dryrun", dest="dry_run", action="store_true",
                         help="print the objects instead of applying them")

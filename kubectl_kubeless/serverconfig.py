@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from kubectl_kubeless import api
+
+from kubeless_api import catalogue, config, meta
 from kubectl_kubeless.command import Factory
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import ApiError, Client, core_path
-from kubectl_kubeless.runtimes import parse_catalogue, runtime_ids
 
-CRD_PATH = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{api.FUNCTIONS}.{api.GROUP}"
-ANNOTATION_NAMESPACE = f"{api.GROUP}/namespace"
-ANNOTATION_CONFIG = f"{api.GROUP}/config"
+CRD_PATH = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{meta.FUNCTIONS}.{meta.GROUP}"
 
 
 def config_location(client: Client, environ: dict[str, str]) -> tuple[str, str]:
@@ -27,9 +25,9 @@ def config_location(client: Client, environ: dict[str, str]) -> tuple[str, str]:
             annotations = client.get(CRD_PATH).get("metadata", {}).get("annotations") or {}
         except ApiError:  # not allowed to read CRDs, or not installed: the defaults say where to look
             annotations = {}
-        namespace = namespace or annotations.get(ANNOTATION_NAMESPACE)
-        name = name or annotations.get(ANNOTATION_CONFIG)
-    return namespace or api.SYSTEM_NAMESPACE, name or api.CONFIG_MAP
+        namespace = namespace or annotations.get(meta.ANNOTATION_NAMESPACE)
+        name = name or annotations.get(meta.ANNOTATION_CONFIG)
+    return namespace or meta.SYSTEM_NAMESPACE, name or meta.CONFIG_MAP
 
 
 def read_runtimes(client: Client, environ: dict[str, str]) -> tuple[str, list[str]]:
@@ -37,13 +35,13 @@ def read_runtimes(client: Client, environ: dict[str, str]) -> tuple[str, list[st
     namespace, name = config_location(client, environ)
     location = f"{namespace}/{name}"
     config_map = client.get(core_path(namespace, "configmaps", name))
-    text = (config_map.get("data") or {}).get(api.CONFIG_RUNTIMES_KEY)
+    text = (config_map.get("data") or {}).get(config.KEY_RUNTIMES)
     if not text:
-        raise ApiError(0, "Invalid", f"ConfigMap {location} has no {api.CONFIG_RUNTIMES_KEY} key")
+        raise ApiError(0, "Invalid", f"ConfigMap {location} has no {config.KEY_RUNTIMES} key")
     try:
-        return location, runtime_ids(parse_catalogue(text))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ApiError(0, "Invalid", f"the {api.CONFIG_RUNTIMES_KEY} of ConfigMap {location} cannot be read: "
+        return location, catalogue.runtime_ids(catalogue.parse(text))
+    except (catalogue.CatalogueError, KeyError, TypeError) as error:
+        raise ApiError(0, "Invalid", f"the {config.KEY_RUNTIMES} of ConfigMap {location} cannot be read: "
                                      f"{error}") from None
 
 

@@ -6,7 +6,7 @@
   start. The plugin downloads it once, only to compute the checksum the pods then verify.
 - The checksum is `sha256:<hex>` of the bytes as given (before base64).
 
-A Function's code also lands in a ConfigMap, which holds at most api.CONFIGMAP_LIMIT bytes: bigger code must be
+A Function's code also lands in a ConfigMap, which holds at most meta.CONFIGMAP_LIMIT bytes: bigger code must be
 served from a URL, and the check below says so before anything is sent.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from kubectl_kubeless import api
+
+from kubeless_api import meta
 from kubectl_kubeless.errors import UserError
 
 ARCHIVE_SUFFIXES = [(".zip", "+zip")] + [(ext, "+compressedtar") for ext in (
@@ -111,9 +112,9 @@ def check_size(location: str, code: Code | None, deps: str | None) -> None:
     """Refuse what the controller could not put into the function's ConfigMap."""
     size = len(code.function.encode()) if code else 0
     deps_size = len(deps.encode()) if deps else 0
-    if size + deps_size <= api.CONFIGMAP_LIMIT:
+    if size + deps_size <= meta.CONFIGMAP_LIMIT:
         return
-    limit = f"{api.CONFIGMAP_LIMIT // (1024 * 1024)} MiB ({api.CONFIGMAP_LIMIT} bytes)"
+    limit = f"{meta.CONFIGMAP_LIMIT // (1024 * 1024)} MiB ({meta.CONFIGMAP_LIMIT} bytes)"
     if code and size > deps_size:
         encoded = " once base64-encoded" if code.content_type.startswith("base64") else ""
         raise UserError(f"--from-file {location} takes {size} bytes{encoded}, over the {limit} a function's "

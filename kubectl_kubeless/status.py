@@ -6,13 +6,13 @@ controller writes `status.replicas`, `status.readyReplicas`, `status.observedGen
 running, have no status: `ls` then falls back to the Deployment, as Kubeless did.
 """
 from __future__ import annotations
+from kubeless_api import conditions
 
-from kubectl_kubeless import api
 
-# Other Ready=False reasons than api.FAILURE_REASONS (Deploying, Unschedulable, a missing Secret, ...) may still
+# Other Ready=False reasons than conditions.FAILURE_REASONS (Deploying, Unschedulable, a missing Secret, ...) may still
 # resolve on their own, so `deploy --wait` waits on them.
-FAILURE_REASONS = api.FAILURE_REASONS
-STILL_DEPLOYING = api.REASON_DEPLOYING
+FAILURE_REASONS = conditions.FAILURE_REASONS
+STILL_DEPLOYING = conditions.REASON_DEPLOYING
 MISSING = "MISSING: Check controller logs"
 
 
@@ -34,7 +34,7 @@ def replicas_text(ready: int, replicas: int, is_ready: bool) -> str:
 
 def failure(function: dict) -> dict | None:
     """The Ready condition when it says the function failed for the current generation, else None."""
-    ready = condition(function, api.CONDITION_READY)
+    ready = condition(function, conditions.READY)
     if ready and ready.get("status") == "False" and ready.get("reason") in FAILURE_REASONS and current(function):
         return ready
     return None
@@ -44,7 +44,7 @@ def current(function: dict) -> bool:
     """The status describes the spec as it is now (the controller has seen the last change)."""
     generation = (function.get("metadata") or {}).get("generation")
     status = function.get("status") or {}
-    ready = condition(function, api.CONDITION_READY) or {}
+    ready = condition(function, conditions.READY) or {}
     observed = ready.get("observedGeneration", status.get("observedGeneration"))
     return generation is None or observed == generation
 
@@ -55,7 +55,7 @@ def summary(function: dict, deployment: dict | None = None) -> str:
     if has_status(function):
         status = function["status"]
         ready_count, replicas = status.get("readyReplicas") or 0, status.get("replicas") or 0
-        ready = condition(function, api.CONDITION_READY)
+        ready = condition(function, conditions.READY)
         is_ready = ready.get("status") == "True" if ready else ready_count > 0
         text = replicas_text(ready_count, replicas, is_ready)
         reason = (ready or {}).get("reason") or STILL_DEPLOYING
@@ -70,7 +70,7 @@ def summary(function: dict, deployment: dict | None = None) -> str:
 
 def wait_state(function: dict) -> str:
     """`ready`, `failed` or `waiting`, for `deploy --wait`: ready is Ready=True for the current generation."""
-    ready = condition(function, api.CONDITION_READY)
+    ready = condition(function, conditions.READY)
     if ready is None or not current(function):
         return "waiting"
     if ready.get("status") == "True":

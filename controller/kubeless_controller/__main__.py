@@ -12,14 +12,17 @@ import signal
 import sys
 import threading
 
-from kubectl_kubeless import api
+from kubeless_api import meta
 from kubeless_controller.client import Client, Credentials
-from kubeless_controller.config import Environment
-from kubeless_controller.controller import Controller
+from kubeless_controller.functions.reconciler import FunctionReconciler
 from kubeless_controller.leader import LeaderElector
-from kubeless_controller.server import serve
+from kubeless_controller.metrics import Metrics
+from kubeless_controller.probes import serve
+from kubeless_controller.runner import Runner
+from kubeless_controller.settings import Environment, SettingsWatch
 
 LEASE_NAME = "kubeless-controller"
+CONFIG_TIMEOUT = 30
 
 log = logging.getLogger("kubeless_controller")
 
@@ -28,12 +31,22 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("KUBELESS_LOG_LEVEL", "INFO").upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     environment = Environment.from_env()
-    log.info("kubeless controller %s starting as %s in namespace %s", api.project_version(),
+    log.info("kubeless controller %s starting as %s in namespace %s", meta.project_version(),
              environment.pod_name, environment.namespace)
     client = Client(Credentials.in_cluster())
-    controller = Controller(client, environment)
-    server = serve(environment.port, healthy=controller.healthy, metrics=controller.metrics.render)
+    runners: list[Runner] = []
+    metrics = Metrics(queue_depth=lambda: sum(len(runner.queue) for runner in runners))
+    runners += [Runner(client, environment, reconciler, metrics=metrics) for reconciler in (FunctionReconciler(),)]
+    settings = SettingsWatch(client, environment, [runner.configure for runner in runners])
 
+    def healthy() -> bool:
+        return settings.informer.is_alive() and all(runner.healthy() for runner in runners)
+
+    def start_workers() -> None:
+        for runner in runners:
+            runner.start_workers()
+
+    server = serve(environment.port, healthy=healthy, metrics=metrics.render)
     stop = threading.Event()
 
     def deposed() -> None:
@@ -41,18 +54,20 @@ def main() -> int:
         os._exit(1)  # at once: another replica may take the Lease soon, and two leaders must never work together
 
     elector = LeaderElector(Client(Credentials.in_cluster(), timeout=5), environment.namespace, LEASE_NAME,
-                            environment.pod_name, on_started=controller.start_workers, on_stopped=deposed)
+                            environment.pod_name, on_started=start_workers, on_stopped=deposed)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    controller.start_informers()
+    namespace = settings.start(CONFIG_TIMEOUT).functions_namespace
+    for runner in runners:
+        runner.start_informers(namespace)
     threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
     while not stop.wait(1):
         pass
 
     log.info("shutting down")
     elector.stop()
-    if controller.stop_workers():
+    if all([runner.stop_workers() for runner in runners]):
         elector.release()
     server.shutdown()
     return 0

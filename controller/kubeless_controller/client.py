@@ -21,7 +21,9 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kubectl_kubeless import api
+from kubeless_api import meta
+from kubeless_api.resources import object_path, path
+
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +31,6 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 TOKEN_REREAD_SECONDS = 60
 REQUEST_TIMEOUT = 30
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML, so the body is plain JSON
-
-# (apiVersion, kind) -> resource; every kind here is namespaced
-RESOURCES = {
-    ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Service"): "services",
-    ("v1", "Pod"): "pods",
-    ("v1", "Event"): "events",
-    ("apps/v1", "Deployment"): "deployments",
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
-    ("coordination.k8s.io/v1", "Lease"): "leases",
-    **{(api.API_VERSION, kind): plural for kind, plural in api.KINDS.items()},
-}
-
 
 class ApiError(Exception):
     """The API server answered with an error status; `reason` is its Status reason (NotFound, Conflict, ...)."""
@@ -66,26 +55,6 @@ class ApiError(Exception):
     def invalid(self) -> bool:
         """The request can never succeed as is: a rejected object, not a failing server."""
         return self.status in (400, 422)
-
-
-def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
-         subresource: str | None = None) -> str:
-    """The REST path of a collection (no name) or an object, in one namespace or (namespace None) in all."""
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    parts = [base]
-    if namespace:
-        parts.append(f"namespaces/{namespace}")
-    parts.append(RESOURCES[(api_version, kind)])
-    if name:
-        parts.append(name)
-        if subresource:
-            parts.append(subresource)
-    return "/".join(parts)
-
-
-def object_path(obj: dict, subresource: str | None = None) -> str:
-    meta = obj["metadata"]
-    return path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"], subresource)
 
 
 @dataclass
@@ -118,7 +87,7 @@ class Client:
         self._token_read_at = -float("inf")
         self._token_lock = threading.Lock()
         self._local = threading.local()
-        self._user_agent = f"{api.FIELD_MANAGER}/{api.project_version()}"
+        self._user_agent = f"{meta.FIELD_MANAGER}/{meta.project_version()}"
 
     # --- plumbing ------------------------------------------------------------------------------------------------
 
@@ -250,11 +219,11 @@ class Client:
     def apply(self, obj: dict, *, subresource: str | None = None) -> dict:
         """Server-side apply as the controller's field manager, taking over fields other managers hold."""
         return self.request("PATCH", object_path(obj, subresource), body=obj, content_type=APPLY_PATCH,
-                            query={"fieldManager": api.FIELD_MANAGER, "force": "true"})
+                            query={"fieldManager": meta.FIELD_MANAGER, "force": "true"})
 
     def create(self, obj: dict) -> dict:
-        meta = obj["metadata"]
-        return self.request("POST", path(obj["apiVersion"], obj["kind"], meta.get("namespace")), body=obj)
+        metadata = obj["metadata"]
+        return self.request("POST", path(obj["apiVersion"], obj["kind"], metadata.get("namespace")), body=obj)
 
     def replace(self, obj: dict) -> dict:
         return self.request("PUT", object_path(obj), body=obj)

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from kubeless_controller.client import ApiError, Client, path
+from kubeless_api.resources import path
+from kubeless_controller.client import ApiError, Client
 
 log = logging.getLogger(__name__)
 

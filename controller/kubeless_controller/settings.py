@@ -1,77 +1,72 @@
-"""The controller's settings: the kubeless-config ConfigMap, parsed, and the process environment."""
+"""The controller's settings: the process environment, and kubeless-config as it changes."""
 from __future__ import annotations
 
-import json
+import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kubectl_kubeless import api
+from kubeless_api import meta, resources
+from kubeless_api.config import ConfigError, KubelessConfig
+from kubeless_controller.client import Client
+from kubeless_controller.informer import Informer
 
-
-class ConfigError(ValueError):
-    """A key of kubeless-config does not parse; the previous settings stay in force."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What kubeless-config says. Frozen and compared by value: a change requeues every function."""
-    catalogue: tuple = ()          # the runtime-images list, as JSON text-equivalent tuples (see catalogue_list)
-    deployment: str = "{}"         # the default Deployment, canonical JSON
-    provision_image: str = ""
-    functions_namespace: str = ""
-    install_env: str = "{}"        # env for install/compile steps (package index locations), canonical JSON
-    deps_cache_url: str = ""       # the dependency cache service; empty: every pod installs its own
-
-    @classmethod
-    def from_config_map(cls, config_map: dict | None) -> Settings:
-        data = (config_map or {}).get("data") or {}
-        try:
-            catalogue = json.loads(data.get(api.CONFIG_RUNTIMES_KEY) or "[]")
-        except ValueError as error:
-            raise ConfigError(f"{api.CONFIG_RUNTIMES_KEY} is not JSON: {error}") from None
-        if not isinstance(catalogue, list):
-            raise ConfigError(f"{api.CONFIG_RUNTIMES_KEY} must be a JSON list")
-        try:
-            deployment = json.loads(data.get("deployment") or "{}")
-        except ValueError as error:
-            raise ConfigError(f"deployment is not JSON: {error}") from None
-        if not isinstance(deployment, dict):
-            raise ConfigError("deployment must be a JSON object")
-        try:
-            install_env = json.loads(data.get("install-env") or "{}")
-        except ValueError as error:
-            raise ConfigError(f"install-env is not JSON: {error}") from None
-        if not isinstance(install_env, dict) or not all(isinstance(v, str) for v in install_env.values()):
-            raise ConfigError("install-env must be a JSON object of strings")
-        return cls(catalogue=tuple(json.dumps(entry, sort_keys=True) for entry in catalogue),
-                   deployment=json.dumps(deployment, sort_keys=True),
-                   provision_image=(data.get("provision-image") or "").strip(),
-                   functions_namespace=(data.get("functions-namespace") or "").strip(),
-                   install_env=json.dumps(install_env, sort_keys=True),
-                   deps_cache_url=(data.get("deps-cache-url") or "").strip().rstrip("/"))
-
-    def catalogue_list(self) -> list[dict]:
-        return [json.loads(entry) for entry in self.catalogue]
-
-    def render_config(self) -> dict:
-        """The `config` argument of render.children."""
-        return {"deployment": json.loads(self.deployment), "provision-image": self.provision_image,
-                "install-env": json.loads(self.install_env), "deps-cache-url": self.deps_cache_url}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Environment:
-    namespace: str = api.SYSTEM_NAMESPACE
-    config_map: str = api.CONFIG_MAP
+    namespace: str = meta.SYSTEM_NAMESPACE
+    config_map: str = meta.CONFIG_MAP
     pod_name: str = field(default_factory=socket.gethostname)
     workers: int = 4
     port: int = 8081
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Environment:
-        return cls(namespace=environ.get("KUBELESS_NAMESPACE") or api.SYSTEM_NAMESPACE,
-                   config_map=environ.get("KUBELESS_CONFIG") or api.CONFIG_MAP,
+        return cls(namespace=environ.get("KUBELESS_NAMESPACE") or meta.SYSTEM_NAMESPACE,
+                   config_map=environ.get("KUBELESS_CONFIG") or meta.CONFIG_MAP,
                    pod_name=environ.get("POD_NAME") or socket.gethostname(),
                    workers=int(environ.get("KUBELESS_WORKERS") or 4),
                    port=int(environ.get("KUBELESS_CONTROLLER_PORT") or 8081))
+
+
+class SettingsWatch:
+    """Watches kubeless-config and hands each real change to the listeners; a broken or deleted ConfigMap keeps
+    the last settings in force (a typo in the ConfigMap must not stop every function's reconciliation)."""
+
+    def __init__(self, client: Client, environment: Environment,
+                 listeners: list[Callable[[KubelessConfig], None]] | None = None):
+        self.environment = environment
+        self.current = KubelessConfig()
+        self.listeners = listeners or []
+        self.informer = Informer(client, "config", resources.path("v1", "ConfigMap", environment.namespace),
+                                 self.on_event, field_selector=f"metadata.name={environment.config_map}")
+
+    def start(self, timeout: float) -> KubelessConfig:
+        """Read kubeless-config before anything else (the functions' namespace depends on it), then follow it."""
+        self.informer.start()
+        if not self.informer.synced.wait(timeout):
+            log.warning("%s/%s not read after %.0f s; starting with defaults", self.environment.namespace,
+                        self.environment.config_map, timeout)
+        return self.current
+
+    def on_event(self, event_type: str, obj: dict) -> None:
+        name = self.environment.config_map
+        if event_type == "DELETED":
+            log.warning("%s was deleted; keeping the last settings", name)
+            return
+        try:
+            settings = KubelessConfig.from_data(obj.get("data"))
+        except ConfigError as error:
+            log.error("%s: %s; keeping the last settings", name, error)
+            return
+        if settings == self.current:
+            return
+        self.current = settings
+        log.info("settings from %s: %d runtimes, provision image %s, functions namespace %s", name,
+                 len(settings.runtime_images), settings.provision_image or "(none)",
+                 settings.functions_namespace or "(all)")
+        for listener in self.listeners:
+            listener(settings)

@@ -1,23 +1,13 @@
-"""The dependency cache: a function's dependencies are built once per (runtime, dependency file), then shared.
+"""The dependency cache service: stores and serves the tarballs of built dependencies (protocol.py says how).
 
 Kubeless ran pip (or npm, ...) in every pod at every start (Kubeless #158): scaling from 1 to 5 replicas ran the
 installer five times. Here the first pod that needs a set of dependencies claims it, builds it in its `install` step
-and stores the result as a tarball; every later pod, replica or restart fetches the tarball instead (render.py writes
-the `deps-fetch` and `deps-store` init containers that talk to this server).
-
-    GET  /v1/<key>.tar.gz         the tarball, or 404
-    PUT  /v1/<key>.tar.gz         store it (atomically)
-    POST /v1/<key>/claim          201: you build it; 409: another pod claimed it less than CLAIM_SECONDS ago
-    GET  /healthz, /metrics
-
-Keys are `<runtime id>-<sha256>`; the hash covers the installer image and command and the dependency file, so a
-key's content never changes and no entry is ever replaced by a different one. Storage is a plain folder (an emptyDir
-by default: a restart only costs one rebuild per key).
+and stores the result as a tarball; every later pod, replica or restart fetches the tarball instead. Storage is a
+plain folder (an emptyDir by default: a restart only costs one rebuild per key).
 """
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -25,8 +15,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-KEY = re.compile(r"^/v1/([a-z][a-z0-9.+_-]*-[0-9a-f]{64})(\.tar\.gz|/claim)$")
-CLAIM_SECONDS = 600
+from kubeless_depcache.protocol import CLAIM, CLAIM_SECONDS, ROUTE, TARBALL
+
 CHUNK = 1 << 20
 
 
@@ -78,7 +68,7 @@ def handler_for(cache: Cache) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def route(self) -> tuple[str, str] | None:
-            match = KEY.match(self.path)
+            match = ROUTE.match(self.path)
             return (match.group(1), match.group(2)) if match else None
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -87,7 +77,7 @@ def handler_for(cache: Cache) -> type[BaseHTTPRequestHandler]:
             if self.path == "/metrics":
                 return self.answer(200, cache.metrics().encode(), "text/plain; version=0.0.4")
             route = self.route()
-            if not route or route[1] != ".tar.gz":
+            if not route or route[1] != TARBALL:
                 return self.answer(404, b"not found\n")
             path = cache.path(route[0])
             if not path.exists():
@@ -104,7 +94,7 @@ def handler_for(cache: Cache) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             route = self.route()
-            if not route or route[1] != "/claim":
+            if not route or route[1] != CLAIM:
                 return self.answer(404, b"not found\n")
             if cache.claim(route[0], time.monotonic()):
                 return self.answer(201, b"claimed: build it and PUT the tarball\n")
@@ -113,7 +103,7 @@ def handler_for(cache: Cache) -> type[BaseHTTPRequestHandler]:
         def do_PUT(self) -> None:  # noqa: N802
             route = self.route()
             length = int(self.headers.get("Content-Length") or -1)
-            if not route or route[1] != ".tar.gz":
+            if not route or route[1] != TARBALL:
                 return self.answer(404, b"not found\n")
             if not 0 < length <= cache.max_bytes:
                 self.close_connection = True
@@ -148,6 +138,3 @@ def main() -> int:
     server.serve_forever()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

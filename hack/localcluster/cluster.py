@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -75,8 +76,13 @@ def node_name() -> str:
     return socket.gethostname().lower()
 
 
+@functools.cache
 def component_bins() -> dict[str, Path]:
-    """Every upstream binary by name, from the version-keyed build cache (building on first use)."""
+    """Every upstream binary by name, from the version-keyed build cache (building on first use).
+
+    Computed once per process: build.sh takes a while even when everything is cached, and kubectl() asks on every
+    call. Callers must not change the dict they get.
+    """
     out = run("bash", HERE / "build.sh", stdout=subprocess.PIPE).stdout
     bins: dict[str, Path] = {}
     for folder in out.split():
@@ -530,15 +536,11 @@ def project_version() -> str:
     return (REPO / "VERSION").read_text().strip()
 
 
-def image_recipes() -> list[Path]:
-    """Every image recipe in the repo: the cluster's own (pause), the base images and the product's images."""
-    return sorted(p.parent for p in REPO.glob("**/image.toml") if ".cluster" not in p.parts)
-
-
 def load_images(bins: dict[str, Path], sock: Path) -> None:
-    """Build (content-keyed cache) and import every image into containerd's k8s.io namespace: no registry here."""
+    """Build (content-keyed cache) and import every image of the repo into containerd's k8s.io namespace: the
+    cluster's own (pause), the base images and the product's images; there is no registry here."""
     run(sys.executable, REPO / "hack" / "images" / "build.py", "--import", "--address", sock, "--ctr", bins["ctr"],
-        *image_recipes())
+        "--all")
 
 
 def up() -> None:

@@ -5,7 +5,8 @@ import argparse
 
 import pytest
 
-from kubectl_kubeless import api, function, status
+from kubeless_api import contract
+from kubectl_kubeless import function, status
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.function import FunctionOptions, build_function, update_patch
 from kubectl_kubeless.source import Code
@@ -308,7 +309,7 @@ def test_call_headers_carry_the_event():
 
     headers = function.event_headers('{"a": 1}', now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
     assert headers["event-time"] == "2026-01-02T03:04:05Z"
-    assert headers["event-namespace"] == api.EVENT_NAMESPACE_CLI
+    assert headers["event-namespace"] == contract.EVENT_NAMESPACE_CLI
     assert headers["Content-Type"] == headers["event-type"] == "application/json"
     assert len(headers["event-id"]) == 15
     assert "Content-Type" not in function.event_headers(None)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_kubeless import api, flags, kube
+from kubeless_api import meta
+from kubectl_kubeless import flags, kube
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import GlobalOptions, resolve
 
@@ -144,7 +145,7 @@ def test_the_handler_rule_is_the_crds():
 def test_the_package_version_is_the_repository_version():
     pyproject = (REPO / "pyproject.toml").read_text()
     assert re.search(r'dynamic = \["version"\]', pyproject) and 'version = { file = "VERSION" }' in pyproject
-    assert api.project_version() == (REPO / "VERSION").read_text().strip()
+    assert meta.project_version() == (REPO / "VERSION").read_text().strip()
 
 
 def test_the_entry_point_and_package_data():

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from kubeless_api import meta
 from kubectl_kubeless.manifests import load_catalogue
-from kubectl_kubeless.runtimes import runtime_ids
+from kubeless_api.catalogue import runtime_ids
 
-from kubectl_kubeless import api, cli, manifests
+from kubectl_kubeless import cli, manifests
 from kubectl_kubeless.kube import ApiError, custom_path
 
 REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS = custom_path("ns", api.FUNCTIONS)
-CONFIG = f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}/configmaps/{api.CONFIG_MAP}"
+FUNCTIONS = custom_path("ns", meta.FUNCTIONS)
+CONFIG = f"/api/v1/namespaces/{meta.SYSTEM_NAMESPACE}/configmaps/{meta.CONFIG_MAP}"
 
 
 class FakeResponse:
@@ -112,7 +113,7 @@ def test_help_exits_0_and_lists_the_commands():
 
 
 def test_version():
-    assert run(["version"]) == (0, f"kubectl-kubeless {api.project_version()}\n", "")
+    assert run(["version"]) == (0, f"kubectl-kubeless {meta.project_version()}\n", "")
 
 
 def test_help_and_version_do_not_import_kubernetes():
@@ -457,7 +458,7 @@ def test_ls_reads_the_deployments_of_many_functions_in_one_request():
             return super().get(path, **query)
 
     deployments = "/apis/apps/v1/namespaces/ns/deployments"
-    objects = {f"{FUNCTIONS}/{name}": {"apiVersion": api.API_VERSION, "kind": "Function",
+    objects = {f"{FUNCTIONS}/{name}": {"apiVersion": meta.API_VERSION, "kind": "Function",
                                       "metadata": {"name": name, "namespace": "ns"},
                                       "spec": {"handler": "h.f", "runtime": "python3.11"}} for name in "abc"}
     objects[f"{deployments}/a"] = {"metadata": {"name": "a"}, "status": {"replicas": 1, "readyReplicas": 1}}

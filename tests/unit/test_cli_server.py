@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from kubectl_kubeless import api, cli, manifests, server
+from kubeless_api import meta
+from kubectl_kubeless import cli, manifests, server
 from kubectl_kubeless.kube import ApiError
 
-OBJECTS = manifests.install_objects(api.project_version(), manifests.load_catalogue())
-FUNCTIONS = f"/apis/{api.API_VERSION}/{api.FUNCTIONS}"
+OBJECTS = manifests.install_objects(meta.project_version(), manifests.load_catalogue())
+FUNCTIONS = f"/apis/{meta.API_VERSION}/{meta.FUNCTIONS}"
 
 
 class Response:

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from kubectl_kubeless import api, source
+from kubeless_api import meta
+from kubectl_kubeless import source
 from kubectl_kubeless.errors import UserError
 
 
@@ -75,16 +76,16 @@ def test_a_missing_or_unreadable_file_names_the_flag(tmp_path):
 
 def test_code_over_the_configmap_limit_points_to_url_content(tmp_path):
     path = tmp_path / "big.py"
-    path.write_text("#" * (api.CONFIGMAP_LIMIT + 1))
+    path.write_text("#" * (meta.CONFIGMAP_LIMIT + 1))
     code = source.read_code(str(path))
     with pytest.raises(UserError) as refused:
         source.check_size(str(path), code, None)
     assert "over the 1 MiB (1048576 bytes)" in str(refused.value)
     assert "--from-file https://" in str(refused.value)
-    source.check_size(str(path), source.Code("x" * api.CONFIGMAP_LIMIT, "text", ""), None)  # at the limit: fine
+    source.check_size(str(path), source.Code("x" * meta.CONFIGMAP_LIMIT, "text", ""), None)  # at the limit: fine
 
 
 def test_code_and_deps_together_count():
-    code = source.Code("x" * (api.CONFIGMAP_LIMIT // 2), "text", "")
+    code = source.Code("x" * (meta.CONFIGMAP_LIMIT // 2), "text", "")
     with pytest.raises(UserError, match="--dependencies"):
-        source.check_size("f.py", code, "y" * (api.CONFIGMAP_LIMIT // 2 + 10))
+        source.check_size("f.py", code, "y" * (meta.CONFIGMAP_LIMIT // 2 + 10))

@@ -13,7 +13,8 @@ import pytest
 
 
 from kubeless_controller import client as client_module
-from kubeless_controller.client import ApiError, Client, Credentials, path
+from kubeless_api.resources import path
+from kubeless_controller.client import ApiError, Client, Credentials
 from kubeless_controller.informer import Informer
 
 

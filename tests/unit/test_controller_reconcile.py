@@ -12,18 +12,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-from kubectl_kubeless import api
-from kubeless_controller import status
-from kubeless_controller.client import ApiError, object_path, path
-from kubeless_controller.config import Environment, Settings
-from kubeless_controller.controller import Blocked, Controller
-from kubeless_controller.informer import Informer
+
+from kubeless_api import meta
+from kubeless_api.config import KubelessConfig
+from kubeless_api.resources import object_path, path
+from kubeless_controller.client import ApiError
+from kubeless_controller.functions import status
+from kubeless_controller.functions.reconciler import FunctionReconciler
 from kubeless_controller.leader import LeaderElector
+from kubeless_controller.runner import Blocked, Runner
+from kubeless_controller.settings import Environment, SettingsWatch
 from kubeless_controller.workqueue import Backoff, WorkQueue
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-CATALOGUE = (REPO / "kubectl_kubeless" / "catalogue.json").read_text()
-FUNCTION_PATH = path(api.API_VERSION, "Function", "ns", "hello")
+CATALOGUE = (REPO / "kubeless_api" / "catalogue.json").read_text()
+FUNCTION_PATH = path(meta.API_VERSION, "Function", "ns", "hello")
 PIP_ERROR = "ERROR: No matching distribution found for no-such-package-xyz==1.0"
 
 
@@ -109,15 +112,15 @@ class FakeApi:
 def function(generation: int = 1, **spec) -> dict:
     base = {"handler": "hello.hello", "runtime": "python3.11", "function": "def hello(e, c):\n    return 1\n",
             "function-content-type": "text", "deps": ""}
-    return {"apiVersion": api.API_VERSION, "kind": "Function",
+    return {"apiVersion": meta.API_VERSION, "kind": "Function",
             "metadata": {"name": "hello", "namespace": "ns", "uid": "fn-uid", "generation": generation,
                          "resourceVersion": "1", "labels": {}},
             "spec": {**base, **spec}}
 
 
-def settings(**data) -> Settings:
-    return Settings.from_config_map({"data": {"runtime-images": CATALOGUE, "deployment": "{}",
-                                              "provision-image": "localhost/kubeless/provision:test", **data}})
+def settings(**data) -> KubelessConfig:
+    return KubelessConfig.from_data({"runtime-images": CATALOGUE, "deployment": "{}",
+                                     "provision-image": "localhost/kubeless/provision:test", **data})
 
 
 @pytest.fixture
@@ -127,21 +130,23 @@ def fake() -> FakeApi:
     return fake
 
 
-def make_controller(fake: FakeApi) -> Controller:
-    controller = Controller(fake, Environment(pod_name="pod-1", workers=1), queue=WorkQueue(Backoff(0.01, 0.05)),
-                            now=lambda: NOW)
+def make_controller(fake: FakeApi) -> Runner:
+    controller = Runner(fake, Environment(pod_name="pod-1", workers=1), FunctionReconciler(),
+                        queue=WorkQueue(Backoff(0.01, 0.05)), now=lambda: NOW)
     controller.settings = settings()
-    controller.functions = Informer(fake, "functions", "/f", controller._on_function)
-    controller.deployments = Informer(fake, "deployments", "/d", controller._on_child)
-    controller.pods = Informer(fake, "pods", "/p", controller._on_child,
-                               index=lambda obj: f"{obj['metadata']['namespace']}/"
-                                                 f"{obj['metadata']['labels']['function']}")
+    controller.informers = controller.build_informers("")  # fed by hand below, never started
     return controller
 
 
 @pytest.fixture
-def controller(fake: FakeApi) -> Controller:
+def controller(fake: FakeApi) -> Runner:
     return make_controller(fake)
+
+
+def config_watch(controller: Runner) -> SettingsWatch:
+    watch = SettingsWatch(controller.client, controller.environment, [controller.configure])
+    watch.current = controller.settings
+    return watch
 
 
 def stored_status(fake: FakeApi) -> dict:
@@ -165,7 +170,7 @@ DEPLOYMENT_PATH = path("apps/v1", "Deployment", "ns", "hello")
 
 # --- reconcile -------------------------------------------------------------------------------------------------
 
-def test_a_new_function_gets_its_children_applied_in_order_and_a_status(fake: FakeApi, controller: Controller):
+def test_a_new_function_gets_its_children_applied_in_order_and_a_status(fake: FakeApi, controller: Runner):
     summary = controller.reconcile("ns/hello")
     assert fake.applied() == [path("v1", "ConfigMap", "ns", "hello"), path("v1", "Service", "ns", "hello"),
                               DEPLOYMENT_PATH, FUNCTION_PATH + "/status"]
@@ -174,12 +179,12 @@ def test_a_new_function_gets_its_children_applied_in_order_and_a_status(fake: Fa
     assert summary == "ready=False reason=Deploying generation=1"
     assert fake.event_reasons() == ["Synced"]
     event = fake.events[0]
-    assert event["involvedObject"] == {"apiVersion": api.API_VERSION, "kind": "Function", "name": "hello",
+    assert event["involvedObject"] == {"apiVersion": meta.API_VERSION, "kind": "Function", "name": "hello",
                                        "namespace": "ns", "uid": "fn-uid", "resourceVersion": "1"}
     assert event["type"] == "Normal" and event["reportingInstance"] == "pod-1"
 
 
-def test_an_unchanged_world_writes_no_status_and_emits_no_event(fake: FakeApi, controller: Controller):
+def test_an_unchanged_world_writes_no_status_and_emits_no_event(fake: FakeApi, controller: Runner):
     controller.reconcile("ns/hello")
     calls, events = len(fake.calls), len(fake.events)
     controller.reconcile("ns/hello")
@@ -190,7 +195,7 @@ def test_an_unchanged_world_writes_no_status_and_emits_no_event(fake: FakeApi, c
     assert len(fake.events) == events
 
 
-def test_ready_deployment_makes_the_function_ready_once(fake: FakeApi, controller: Controller):
+def test_ready_deployment_makes_the_function_ready_once(fake: FakeApi, controller: Runner):
     controller.reconcile("ns/hello")
     fake.deployment_status = {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
                               "availableReplicas": 1}
@@ -203,9 +208,9 @@ def test_ready_deployment_makes_the_function_ready_once(fake: FakeApi, controlle
     assert fake.event_reasons() == ["Synced", "Ready"]
 
 
-def test_a_failed_install_shows_in_ready_with_pips_message(fake: FakeApi, controller: Controller):
+def test_a_failed_install_shows_in_ready_with_pips_message(fake: FakeApi, controller: Runner):
     controller.reconcile("ns/hello")
-    controller.pods._update("ADDED", function_pod("hello-1", fake.objects[DEPLOYMENT_PATH], initContainerStatuses=[
+    controller.informers["pods"]._update("ADDED", function_pod("hello-1", fake.objects[DEPLOYMENT_PATH], initContainerStatuses=[
         {"name": "prepare", "state": {"terminated": {"exitCode": 0}}},
         {"name": "install", "state": {"terminated": {"exitCode": 1, "message": PIP_ERROR}}}]))
     assert controller.queue.get(timeout=0) == "ns/hello", "a pod change requeues its function"
@@ -215,7 +220,7 @@ def test_a_failed_install_shows_in_ready_with_pips_message(fake: FakeApi, contro
     assert PIP_ERROR in fake.events[-1]["message"]
 
 
-def test_a_render_error_is_invalid_spec_and_one_sync_failed_event(fake: FakeApi, controller: Controller):
+def test_a_render_error_is_invalid_spec_and_one_sync_failed_event(fake: FakeApi, controller: Runner):
     fake.objects[FUNCTION_PATH] = function(runtime="cobol85")
     controller.reconcile("ns/hello")
     assert fake.applied() == [FUNCTION_PATH + "/status"], "nothing is applied for an invalid spec"
@@ -226,7 +231,7 @@ def test_a_render_error_is_invalid_spec_and_one_sync_failed_event(fake: FakeApi,
     assert fake.event_reasons() == ["SyncFailed", "NotReady"], "the same error is not reported twice"
 
 
-def test_an_object_the_api_server_rejects_is_invalid_spec(fake: FakeApi, controller: Controller):
+def test_an_object_the_api_server_rejects_is_invalid_spec(fake: FakeApi, controller: Runner):
     fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(422, "Invalid", 'Deployment "hello" is invalid: bad port')
     controller.reconcile("ns/hello")
     assert ready(fake) == ("False", "InvalidSpec",
@@ -234,7 +239,7 @@ def test_an_object_the_api_server_rejects_is_invalid_spec(fake: FakeApi, control
     assert controller.queue.get(timeout=0.1) is None, "no retry: the spec must change"
 
 
-def test_a_failing_api_server_requeues_with_backoff_and_counts_the_error(fake: FakeApi, controller: Controller):
+def test_a_failing_api_server_requeues_with_backoff_and_counts_the_error(fake: FakeApi, controller: Runner):
     fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(500, "InternalError", "etcd timeout")
     assert controller.process("ns/hello") is False
     assert controller.metrics.reconcile_total == {"success": 0, "error": 1}
@@ -251,19 +256,19 @@ def test_a_failing_api_server_requeues_with_backoff_and_counts_the_error(fake: F
     assert controller.metrics.reconcile_total == {"success": 1, "error": 1}
 
 
-def test_a_deleted_function_needs_nothing(fake: FakeApi, controller: Controller):
+def test_a_deleted_function_needs_nothing(fake: FakeApi, controller: Runner):
     del fake.objects[FUNCTION_PATH]
     assert controller.reconcile("ns/hello") == "function=gone"
     assert fake.calls == [("get", FUNCTION_PATH)]
 
 
-def test_functions_outside_the_functions_namespace_are_skipped(fake: FakeApi, controller: Controller):
+def test_functions_outside_the_functions_namespace_are_skipped(fake: FakeApi, controller: Runner):
     controller.settings = settings(**{"functions-namespace": "other"})
     assert controller.reconcile("ns/hello") == "skipped=outside-functions-namespace"
     assert fake.calls == []
 
 
-def test_a_foreign_object_with_the_childs_name_is_not_taken_over(fake: FakeApi, controller: Controller):
+def test_a_foreign_object_with_the_childs_name_is_not_taken_over(fake: FakeApi, controller: Runner):
     foreign = path("v1", "ConfigMap", "ns", "hello")
     fake.objects[foreign] = {"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "hello", "namespace": "ns", "uid": "x"}}
@@ -273,11 +278,11 @@ def test_a_foreign_object_with_the_childs_name_is_not_taken_over(fake: FakeApi, 
     assert ready(fake)[:2] == ("False", "ResourceExists")
 
 
-def test_children_of_a_previous_function_of_the_same_name_are_waited_for(fake: FakeApi, controller: Controller):
+def test_children_of_a_previous_function_of_the_same_name_are_waited_for(fake: FakeApi, controller: Runner):
     leftover = path("v1", "ConfigMap", "ns", "hello")
     fake.objects[leftover] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
         "name": "hello", "namespace": "ns", "uid": "x", "ownerReferences": [
-            {"apiVersion": api.API_VERSION, "kind": "Function", "name": "hello", "uid": "old", "controller": True}]}}
+            {"apiVersion": meta.API_VERSION, "kind": "Function", "name": "hello", "uid": "old", "controller": True}]}}
     with pytest.raises(Blocked, match="garbage collector"):
         controller.reconcile("ns/hello")
     del fake.objects[leftover]
@@ -285,7 +290,7 @@ def test_children_of_a_previous_function_of_the_same_name_are_waited_for(fake: F
     assert ready(fake)[:2] == ("False", "Deploying")
 
 
-def test_an_autoscaler_the_function_no_longer_wants_is_deleted(fake: FakeApi, controller: Controller):
+def test_an_autoscaler_the_function_no_longer_wants_is_deleted(fake: FakeApi, controller: Runner):
     hpa_path = path("autoscaling/v2", "HorizontalPodAutoscaler", "ns", "hello")
     fake.objects[FUNCTION_PATH] = function(horizontalPodAutoscaler={"spec": {"maxReplicas": 3}})
     controller.reconcile("ns/hello")
@@ -296,7 +301,7 @@ def test_an_autoscaler_the_function_no_longer_wants_is_deleted(fake: FakeApi, co
     assert hpa_path not in fake.objects
 
 
-def test_an_autoscaler_someone_else_owns_is_left_alone(fake: FakeApi, controller: Controller):
+def test_an_autoscaler_someone_else_owns_is_left_alone(fake: FakeApi, controller: Runner):
     hpa_path = path("autoscaling/v2", "HorizontalPodAutoscaler", "ns", "hello")
     fake.objects[hpa_path] = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
                               "metadata": {"name": "hello", "namespace": "ns", "uid": "h"}}
@@ -304,7 +309,7 @@ def test_an_autoscaler_someone_else_owns_is_left_alone(fake: FakeApi, controller
     assert hpa_path in fake.objects
 
 
-def test_a_new_generation_emits_synced_again(fake: FakeApi, controller: Controller):
+def test_a_new_generation_emits_synced_again(fake: FakeApi, controller: Runner):
     controller.reconcile("ns/hello")
     fake.objects[FUNCTION_PATH]["metadata"]["generation"] = 2
     controller.reconcile("ns/hello")
@@ -312,7 +317,7 @@ def test_a_new_generation_emits_synced_again(fake: FakeApi, controller: Controll
     assert stored_status(fake)["observedGeneration"] == 2
 
 
-def test_events_never_fail_a_reconcile(fake: FakeApi, controller: Controller):
+def test_events_never_fail_a_reconcile(fake: FakeApi, controller: Runner):
     original = fake.create
 
     def failing_create(obj):
@@ -326,38 +331,40 @@ def test_events_never_fail_a_reconcile(fake: FakeApi, controller: Controller):
 
 # --- watches to keys -------------------------------------------------------------------------------------------
 
-def test_deployments_and_pods_requeue_the_function_named_by_their_label(controller: Controller):
-    controller._on_child("MODIFIED", {"metadata": {"namespace": "ns", "name": "hello-abc",
+def test_deployments_and_pods_requeue_the_function_named_by_their_label(controller: Runner):
+    controller.informers["pods"].on_event("MODIFIED", {"metadata": {"namespace": "ns", "name": "hello-abc",
                                                    "labels": {"function": "hello"}}})
-    controller._on_child("MODIFIED", {"metadata": {"namespace": "ns", "name": "stray", "labels": {}}})
+    controller.informers["pods"].on_event("MODIFIED", {"metadata": {"namespace": "ns", "name": "stray", "labels": {}}})
     assert controller.queue.get(timeout=0) == "ns/hello"
     assert controller.queue.get(timeout=0) is None
 
 
-def test_a_config_change_requeues_every_function_and_is_used_without_restart(fake: FakeApi, controller: Controller):
+def test_a_config_change_requeues_every_function_and_is_used_without_restart(fake: FakeApi, controller: Runner):
+    watch = config_watch(controller)
     for name in ("a", "b"):
-        controller.functions._update("ADDED", {"metadata": {"namespace": "ns", "name": name}})
+        controller.informers["functions"]._update("ADDED", {"metadata": {"namespace": "ns", "name": name}})
     for _ in range(2):
         controller.queue.done(controller.queue.get(timeout=0))
     config = {"metadata": {"name": "kubeless-config", "namespace": "kubeless"},
               "data": {"runtime-images": CATALOGUE, "provision-image": "localhost/kubeless/provision:test",
                        "deployment": json.dumps({"metadata": {"labels": {"tier": "functions"}}})}}
-    controller._on_config("MODIFIED", config)
+    watch.on_event("MODIFIED", config)
     assert sorted([controller.queue.get(timeout=0), controller.queue.get(timeout=0)]) == ["ns/a", "ns/b"]
     controller.reconcile("ns/hello")
     assert fake.objects[DEPLOYMENT_PATH]["metadata"]["labels"]["tier"] == "functions"
-    controller._on_config("MODIFIED", config)
+    watch.on_event("MODIFIED", config)
     assert controller.queue.get(timeout=0) is None, "an unchanged config requeues nothing"
 
 
-def test_a_broken_config_keeps_the_last_settings(controller: Controller):
+def test_a_broken_config_keeps_the_last_settings(controller: Runner):
+    watch = config_watch(controller)
     before = controller.settings
-    controller._on_config("MODIFIED", {"metadata": {"name": "kubeless-config"}, "data": {"runtime-images": "{"}})
-    controller._on_config("DELETED", {"metadata": {"name": "kubeless-config"}})
+    watch.on_event("MODIFIED", {"metadata": {"name": "kubeless-config"}, "data": {"runtime-images": "{"}})
+    watch.on_event("DELETED", {"metadata": {"name": "kubeless-config"}})
     assert controller.settings is before
 
 
-def test_workers_run_only_once_started_and_drain_the_queue(fake: FakeApi, controller: Controller):
+def test_workers_run_only_once_started_and_drain_the_queue(fake: FakeApi, controller: Runner):
     controller.queue.add("ns/hello")
     time.sleep(0.05)
     assert fake.calls == []
@@ -461,26 +468,27 @@ def test_release_hands_the_lease_over_at_once():
     assert b.try_acquire_or_renew()
 
 
-def test_long_event_messages_keep_their_reason_and_their_end(fake: FakeApi, controller: Controller):
+def test_long_event_messages_keep_their_reason_and_their_end(fake: FakeApi, controller: Runner):
     message = "InstallFailed: " + "WARNING: retrying\n" * 200 + "ERROR: No matching distribution found"
-    controller.event(fake.objects[FUNCTION_PATH], "Warning", "NotReady", message)
+    controller.events.record(fake.objects[FUNCTION_PATH], "Warning", "NotReady", message)
     sent = fake.events[-1]["message"]
     assert len(sent) <= 1024
     assert sent.startswith("InstallFailed: …") and sent.endswith("ERROR: No matching distribution found")
 
 
-def test_a_new_functions_namespace_restarts_the_watches_in_it(controller: Controller, monkeypatch):
+def test_a_new_functions_namespace_restarts_the_watches_in_it(controller: Runner, monkeypatch):
+    watch = config_watch(controller)
     scopes = []
-    monkeypatch.setattr(controller, "_start_scoped_informers", scopes.append)
+    monkeypatch.setattr(controller, "start_informers", scopes.append)
     data = {"runtime-images": CATALOGUE, "provision-image": "localhost/kubeless/provision:test"}
-    controller._on_config("MODIFIED", {"data": {**data, "functions-namespace": "team-a"}})
-    controller._on_config("MODIFIED", {"data": {**data, "functions-namespace": "team-a", "deployment": "{}"}})
-    controller._on_config("MODIFIED", {"data": data})
+    watch.on_event("MODIFIED", {"data": {**data, "functions-namespace": "team-a"}})
+    watch.on_event("MODIFIED", {"data": {**data, "functions-namespace": "team-a", "deployment": "{}"}})
+    watch.on_event("MODIFIED", {"data": data})
     assert scopes == ["team-a", ""]
 
 
 def test_an_api_server_that_cannot_even_store_the_status_still_gets_the_first_error_retried(
-        fake: FakeApi, controller: Controller):
+        fake: FakeApi, controller: Runner):
     fake.fail[("apply", DEPLOYMENT_PATH)] = ApiError(500, "InternalError", "etcd timeout")
     fake.fail[("apply", FUNCTION_PATH + "/status")] = ApiError(500, "InternalError", "etcd down")
     with pytest.raises(ApiError, match="etcd timeout"):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 
-from kubeless_controller import status
+from kubeless_controller.functions import status
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 HASH = "abc"

@@ -1,14 +1,12 @@
-"""The work queue, the metrics text and the parsing of kubeless-config."""
+"""The work queue, the metrics text and the process environment."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 
-import pytest
 
 
-from kubeless_controller.config import ConfigError, Environment, Settings
+from kubeless_controller.settings import Environment
 from kubeless_controller.metrics import Metrics
 from kubeless_controller.workqueue import Backoff, ShutDown, WorkQueue
 
@@ -140,48 +138,7 @@ def test_metrics_exposition():
     assert text.endswith("\n")
 
 
-# --- kubeless-config -------------------------------------------------------------------------------------------
-
-def config_map(**data) -> dict:
-    return {"data": data}
-
-
-def test_settings_from_kubeless_config():
-    catalogue = [{"ID": "python", "versions": []}]
-    settings = Settings.from_config_map(config_map(**{
-        "runtime-images": json.dumps(catalogue), "deployment": '{"spec": {"replicas": 2}}',
-        "provision-image": " localhost/kubeless/provision:1 ", "functions-namespace": "fns",
-        "install-env": '{"PIP_INDEX_URL": "http://pypi.local/simple/"}',
-        "deps-cache-url": "http://kubeless-deps-cache.kubeless:8080/"}))
-    assert settings.catalogue_list() == catalogue
-    assert settings.render_config() == {"deployment": {"spec": {"replicas": 2}},
-                                        "provision-image": "localhost/kubeless/provision:1",
-                                        "install-env": {"PIP_INDEX_URL": "http://pypi.local/simple/"},
-                                        "deps-cache-url": "http://kubeless-deps-cache.kubeless:8080"}
-    assert settings.functions_namespace == "fns"
-
-
-def test_settings_compare_by_value_whatever_the_formatting():
-    one = Settings.from_config_map(config_map(**{"runtime-images": '[{"a": 1, "b": 2}]', "deployment": "{}"}))
-    two = Settings.from_config_map(config_map(**{"runtime-images": '[ {"b":2,"a":1} ]', "deployment": ""}))
-    assert one == two
-    assert one != Settings.from_config_map(config_map(**{"runtime-images": '[{"a": 1, "b": 2}]',
-                                                         "deployment": '{"metadata": {"labels": {"x": "y"}}}'}))
-
-
-def test_missing_config_means_defaults():
-    settings = Settings.from_config_map(None)
-    assert settings.catalogue_list() == [] and settings.render_config() == {
-        "deployment": {}, "provision-image": "", "install-env": {}, "deps-cache-url": ""}
-
-
-@pytest.mark.parametrize("data", [{"runtime-images": "not json"}, {"runtime-images": "{}"},
-                                  {"deployment": "[1]"}, {"deployment": "{"}, {"install-env": "[]"},
-                                  {"install-env": '{"A": 1}'}])
-def test_bad_config_is_rejected(data: dict):
-    with pytest.raises(ConfigError):
-        Settings.from_config_map(config_map(**data))
-
+# --- the process environment ----------------------------------------------------------------------------------
 
 def test_environment():
     environment = Environment.from_env({"KUBELESS_NAMESPACE": "sys", "POD_NAME": "pod-1", "KUBELESS_WORKERS": "2"})

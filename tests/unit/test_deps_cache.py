@@ -4,22 +4,26 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+from dataclasses import replace
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from kubeless_controller import depcache, render
+from kubeless_api.config import KubelessConfig
+from kubeless_controller.functions import render
+from kubeless_depcache import protocol
+from kubeless_depcache.server import Cache, handler_for
 
 REPO = Path(__file__).resolve().parents[2]
-CATALOGUE = json.loads((REPO / "kubectl_kubeless" / "catalogue.json").read_text())
+CATALOGUE = json.loads((REPO / "kubeless_api" / "catalogue.json").read_text())
 KEY = "python3.11-" + "ab" * 32
 
 
 @pytest.fixture
 def server(tmp_path: Path):
-    cache = depcache.Cache(tmp_path, max_bytes=1000)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), depcache.handler_for(cache))
+    cache = Cache(tmp_path, max_bytes=1000)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(cache))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd.server_port
@@ -56,10 +60,10 @@ def test_oversized_tarballs_are_refused(server: int):
 
 
 def test_a_stale_claim_can_be_taken_over(tmp_path: Path):
-    cache = depcache.Cache(tmp_path, max_bytes=10)
+    cache = Cache(tmp_path, max_bytes=10)
     assert cache.claim(KEY, now=0.0)
-    assert not cache.claim(KEY, now=depcache.CLAIM_SECONDS - 1)
-    assert cache.claim(KEY, now=depcache.CLAIM_SECONDS + 1)
+    assert not cache.claim(KEY, now=protocol.CLAIM_SECONDS - 1)
+    assert cache.claim(KEY, now=protocol.CLAIM_SECONDS + 1)
 
 
 def function(deps: str = "requests==2.0\n", content_type: str = "text") -> dict:
@@ -68,13 +72,13 @@ def function(deps: str = "requests==2.0\n", content_type: str = "text") -> dict:
                      "function-content-type": content_type, "deps": deps}}
 
 
-def init_names(fn: dict, config: dict) -> list[str]:
+def init_names(fn: dict, config: KubelessConfig) -> list[str]:
     deployment = render.deployment(fn, render.find_runtime(CATALOGUE, "python3.11"), config)
     return [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
 
 
-BASE = {"deployment": {}, "provision-image": "localhost/kubeless/provision:test"}
-CACHED = {**BASE, "deps-cache-url": "http://cache:8080"}
+BASE = KubelessConfig(provision_image="localhost/kubeless/provision:test")
+CACHED = replace(BASE, deps_cache_url="http://cache:8080")
 
 
 def test_the_cache_wraps_install_only_when_configured_and_needed():
@@ -88,18 +92,18 @@ def test_the_cache_wraps_install_only_when_configured_and_needed():
 def test_the_cache_key_follows_the_dependencies_and_the_installer():
     runtime = render.find_runtime(CATALOGUE, "python3.11")
     install = runtime.phases["installation"]
-    key = render.deps_cache_key(runtime, install, "a==1\n")
-    assert key.startswith("python3.11-") and depcache.KEY.match(f"/v1/{key}.tar.gz")
-    assert key == render.deps_cache_key(runtime, install, "a==1\n")
-    assert key != render.deps_cache_key(runtime, install, "a==2\n")
-    assert key != render.deps_cache_key(runtime, {**install, "command": install["command"] + " -q"}, "a==1\n")
+    key = protocol.key(runtime.id, install["image"], install["command"], "a==1\n")
+    assert key.startswith("python3.11-") and protocol.ROUTE.match(f"/v1/{key}.tar.gz")
+    assert key == protocol.key(runtime.id, install["image"], install["command"], "a==1\n")
+    assert key != protocol.key(runtime.id, install["image"], install["command"], "a==2\n")
+    assert key != protocol.key(runtime.id, install["image"], install["command"] + " -q", "a==1\n")
 
 
 def test_install_env_reaches_the_install_step_and_the_function_env_wins():
     fn = function()
     fn["spec"]["deployment"] = {"spec": {"template": {"spec": {"containers": [
         {"env": [{"name": "PIP_INDEX_URL", "value": "http://mine/simple/"}]}]}}}}
-    config = {**BASE, "install-env": {"PIP_INDEX_URL": "http://site/simple/", "PIP_TRUSTED_HOST": "site"}}
+    config = replace(BASE, install_env={"PIP_INDEX_URL": "http://site/simple/", "PIP_TRUSTED_HOST": "site"})
     deployment = render.deployment(fn, render.find_runtime(CATALOGUE, "python3.11"), config)
     install = next(c for c in deployment["spec"]["template"]["spec"]["initContainers"] if c["name"] == "install")
     values = [e["value"] for e in install["env"] if e["name"] == "PIP_INDEX_URL"]

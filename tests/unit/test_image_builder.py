@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -15,7 +16,9 @@ from types import ModuleType
 
 import pytest
 
-BUILD_PY = Path(__file__).resolve().parents[2] / "hack" / "images" / "build.py"
+REPO = Path(__file__).resolve().parents[2]
+BUILD_PY = REPO / "hack" / "images" / "build.py"
+LIB_SH = REPO / "hack" / "localcluster" / "lib.sh"
 
 
 def _load_builder() -> ModuleType:
@@ -181,14 +184,52 @@ def test_parse_recipe_rejects_mistakes(tmp_path: Path, text: str, complaint: str
 
 
 def test_the_project_recipes_parse() -> None:
-    recipes = {folder.name: build.load_recipe(folder) for folder in (BUILD_PY.parent / name
-                                                                     for name in ("base", "pause", "provision"))}
+    folders = {"base": BUILD_PY.parent / "base", "pause": BUILD_PY.parent / "pause",
+               "provision": REPO / "runtimes" / "provision"}
+    recipes = {name: build.load_recipe(folder) for name, folder in folders.items()}
     assert {name: recipe.name for name, recipe in recipes.items()} == {
         "base": "base", "pause": "pause", "provision": "provision"}
     assert recipes["provision"].parent == "base"
     assert recipes["pause"].parent is None
     assert "tar" in recipes["provision"].debs
     assert build.run_inputs(recipes["pause"]) == [BUILD_PY.parent / "pause" / "pause.c"]
+
+
+def test_find_recipes_skips_the_cluster_state_build_outputs_and_git(tmp_path: Path) -> None:
+    for folder in ("hack/images/base", "runtimes/go", "runtimes/go/compile", "controller"):
+        write(tmp_path / folder / "image.toml", 'name = "x"\n')
+    for folder in (".cluster/containerd/root/some-image", "dist/unpacked", ".git/objects"):
+        write(tmp_path / folder / "image.toml", 'name = "x"\n')
+    write(tmp_path / "runtimes" / "README.md", "no recipe here\n")
+    assert build.find_recipes(tmp_path) == [tmp_path / folder for folder in (
+        "controller", "hack/images/base", "runtimes/go", "runtimes/go/compile")]
+
+
+def test_find_recipes_finds_the_project_images() -> None:
+    names = {build.load_recipe(folder).name for folder in build.find_recipes()}
+    assert {"base", "pause", "provision", "controller", "python", "nodejs", "go"} <= names
+
+
+def test_all_and_recipe_dirs_exclude_each_other() -> None:
+    assert build.parse_args(["--all"]).all
+    assert build.parse_args(["hack/images/base"]).recipe_dirs == [Path("hack/images/base")]
+    for argv in ([], ["--all", "hack/images/base"]):
+        with pytest.raises(SystemExit):
+            build.parse_args(argv)
+
+
+@pytest.mark.parametrize("environ", [
+    {"HOME": "/home/u"},
+    {"HOME": "/home/u", "XDG_CACHE_HOME": "/xdg"},
+    {"HOME": "/home/u", "XDG_CACHE_HOME": ""},
+    {"HOME": "/home/u", "XDG_CACHE_HOME": "/xdg", "KUBELESS_CACHE": "/explicit"},
+    {"HOME": "/home/u", "KUBELESS_CACHE": ""},
+    {"HOME": "/home/u", "KUBELESS_CACHE": "relative/cache"},
+])
+def test_cache_root_agrees_with_the_shell_scripts(environ: dict[str, str]) -> None:
+    shell = subprocess.run(["bash", "-c", 'source "$1" && printf %s "$KUBELESS_CACHE"', "-", str(LIB_SH)],
+                           env={"PATH": os.environ["PATH"], **environ}, check=True, capture_output=True, text=True)
+    assert build.cache_root(environ) == Path(shell.stdout)
 
 
 def test_build_order_puts_parents_first_and_finds_them_in_search_dirs(tmp_path: Path) -> None:

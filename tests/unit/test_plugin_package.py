@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_kubeless import api, kube
+from kubeless_api import meta
+from kubectl_kubeless import kube
 from kubectl_kubeless.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ MANIFEST = yaml.safe_load(COMMITTED)
 def test_the_committed_krew_manifest_is_what_the_script_writes_for_this_version():
     """Same version, same text; its sha256 is the release archive's (checked against a real build in e2e)."""
     digest = MANIFEST["spec"]["platforms"][0]["sha256"]
-    assert COMMITTED == release.manifest(api.project_version(), digest), \
+    assert COMMITTED == release.manifest(meta.project_version(), digest), \
         "krew-manifest.yaml is out of date: run `make krew-manifest`"
 
 
@@ -48,7 +49,7 @@ def test_the_krew_manifest_is_a_valid_plugin():
     spec = MANIFEST["spec"]
     assert (MANIFEST["apiVersion"], MANIFEST["kind"], MANIFEST["metadata"]["name"]) == (
         "krew.googlecontainertools.github.com/v1alpha2", "Plugin", "kubeless")
-    assert spec["version"] == f"v{api.project_version()}"
+    assert spec["version"] == f"v{meta.project_version()}"
     assert spec["shortDescription"] and "\n" not in spec["shortDescription"]
     assert spec["homepage"].startswith("https://")
     assert "kubectl kubeless install" in spec["caveats"] and "python3 (3.10 or later)" in spec["caveats"]
@@ -56,7 +57,7 @@ def test_the_krew_manifest_is_a_valid_plugin():
                  for p in spec["platforms"]}
     assert set(platforms) == {("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64")}
     for platform in platforms.values():
-        assert platform["uri"].endswith(f"/v{api.project_version()}/kubectl-kubeless_{api.project_version()}"
+        assert platform["uri"].endswith(f"/v{meta.project_version()}/kubectl-kubeless_{meta.project_version()}"
                                         "_any.tar.gz")
         assert len(platform["sha256"]) == 64 and int(platform["sha256"], 16) >= 0
         assert platform["bin"] == "kubectl-kubeless"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import json
 import re
 import subprocess
@@ -11,18 +12,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-from kubectl_kubeless import api
-from kubeless_controller import render
 
-CATALOGUE = json.loads((REPO / "kubectl_kubeless" / "catalogue.json").read_text())
-CONFIG = {"deployment": {}, "provision-image": "localhost/kubeless/provision:test"}
+from kubeless_api import meta
+from kubeless_api.config import KubelessConfig
+from kubeless_controller.functions import render
+
+CATALOGUE = json.loads((REPO / "kubeless_api" / "catalogue.json").read_text())
+CONFIG = KubelessConfig(runtime_images=CATALOGUE, provision_image="localhost/kubeless/provision:test")
 HELLO = "def hello(event, context):\n    return event['data']\n"
 
 
 def function(name: str = "hello", **spec) -> dict:
     base = {"handler": "hello.hello", "runtime": "python3.11", "function": HELLO,
             "function-content-type": "text", "deps": ""}
-    return {"apiVersion": api.API_VERSION, "kind": "Function",
+    return {"apiVersion": meta.API_VERSION, "kind": "Function",
             "metadata": {"name": name, "namespace": "ns", "uid": "uid-1", "generation": 1,
                          "labels": {"team": "a"}},
             "spec": {**base, **spec}}
@@ -32,8 +35,8 @@ def by_kind(objects: list[dict]) -> dict[str, dict]:
     return {obj["kind"]: obj for obj in objects}
 
 
-def pod_spec(fn: dict, config: dict = CONFIG) -> dict:
-    return by_kind(render.children(fn, CATALOGUE, config))["Deployment"]["spec"]["template"]["spec"]
+def pod_spec(fn: dict, config: KubelessConfig = CONFIG) -> dict:
+    return by_kind(render.children(fn, config))["Deployment"]["spec"]["template"]["spec"]
 
 
 def env_of(container: dict) -> dict[str, str]:
@@ -43,43 +46,42 @@ def env_of(container: dict) -> dict[str, str]:
 # --- children --------------------------------------------------------------------------------------------------
 
 def test_children_are_configmap_service_deployment_in_apply_order_and_owned_by_the_function():
-    objects = render.children(function(), CATALOGUE, CONFIG)
+    objects = render.children(function(), CONFIG)
     assert [obj["kind"] for obj in objects] == ["ConfigMap", "Service", "Deployment"]
     for obj in objects:
-        meta = obj["metadata"]
-        assert (meta["name"], meta["namespace"]) == ("hello", "ns")
-        assert meta["ownerReferences"] == [{"apiVersion": api.API_VERSION, "kind": "Function", "name": "hello",
+        metadata = obj["metadata"]
+        assert (metadata["name"], metadata["namespace"]) == ("hello", "ns")
+        assert metadata["ownerReferences"] == [{"apiVersion": meta.API_VERSION, "kind": "Function", "name": "hello",
                                             "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}]
-        assert meta["labels"] == {"team": "a", "created-by": "kubeless", "function": "hello"}
+        assert metadata["labels"] == {"team": "a", "created-by": "kubeless", "function": "hello"}
 
 
 def test_configmap_holds_handler_code_under_its_file_name_and_the_deps_file():
-    data = by_kind(render.children(function(deps="requests\n"), CATALOGUE, CONFIG))["ConfigMap"]["data"]
+    data = by_kind(render.children(function(deps="requests\n"), CONFIG))["ConfigMap"]["data"]
     assert data == {"handler": "hello.hello", "hello.py": HELLO, "requirements.txt": "requests\n"}
 
 
 def test_archive_code_keeps_the_bare_module_name():
-    data = by_kind(render.children(function(**{"function-content-type": "base64+zip", "function": "UEs="}),
-                                   CATALOGUE, CONFIG))["ConfigMap"]["data"]
+    data = by_kind(render.children(function(**{"function-content-type": "base64+zip", "function": "UEs="}), CONFIG))["ConfigMap"]["data"]
     assert data["hello"] == "UEs="
 
 
 def test_code_over_the_configmap_limit_is_a_render_error():
     with pytest.raises(render.RenderError, match="over the ConfigMap limit"):
-        render.children(function(function="x" * (api.CONFIGMAP_LIMIT + 1)), CATALOGUE, CONFIG)
+        render.children(function(function="x" * (meta.CONFIGMAP_LIMIT + 1)), CONFIG)
 
 
 def test_default_service_exposes_the_function_port_to_the_function_pods():
-    service = by_kind(render.children(function(), CATALOGUE, CONFIG))["Service"]
+    service = by_kind(render.children(function(), CONFIG))["Service"]
     assert service["spec"] == {
-        "ports": [{"name": api.FUNCTION_PORT_NAME, "port": 8080, "targetPort": 8080, "protocol": "TCP"}],
+        "ports": [{"name": meta.FUNCTION_PORT_NAME, "port": 8080, "targetPort": 8080, "protocol": "TCP"}],
         "selector": {"created-by": "kubeless", "function": "hello"}, "type": "ClusterIP"}
 
 
 def test_service_from_the_cli_drops_zero_node_port_and_empty_cluster_ip():
     fn = function(service={"ports": [{"name": "http-function-port", "port": 80, "targetPort": 9000,
                                       "protocol": "TCP", "nodePort": 0}], "clusterIP": "", "type": "ClusterIP"})
-    objects = by_kind(render.children(fn, CATALOGUE, CONFIG))
+    objects = by_kind(render.children(fn, CONFIG))
     assert objects["Service"]["spec"]["ports"] == [{"name": "http-function-port", "port": 80, "targetPort": 9000,
                                                     "protocol": "TCP"}]
     assert "clusterIP" not in objects["Service"]["spec"]
@@ -90,13 +92,13 @@ def test_service_from_the_cli_drops_zero_node_port_and_empty_cluster_ip():
 
 def test_headless_service_keeps_cluster_ip_none():
     fn = function(service={"clusterIP": "None"})
-    assert by_kind(render.children(fn, CATALOGUE, CONFIG))["Service"]["spec"]["clusterIP"] == "None"
+    assert by_kind(render.children(fn, CONFIG))["Service"]["spec"]["clusterIP"] == "None"
 
 
 # --- Deployment ------------------------------------------------------------------------------------------------
 
 def test_deployment_runs_the_runtime_image_with_the_kubeless_environment():
-    deployment = by_kind(render.children(function(timeout="30"), CATALOGUE, CONFIG))["Deployment"]
+    deployment = by_kind(render.children(function(timeout="30"), CONFIG))["Deployment"]
     assert deployment["spec"]["selector"] == {"matchLabels": {"created-by": "kubeless", "function": "hello"}}
     assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}
     template = deployment["spec"]["template"]
@@ -111,7 +113,7 @@ def test_deployment_runs_the_runtime_image_with_the_kubeless_environment():
     assert env["FUNC_MEMORY_LIMIT"] == "0" and env["FUNC_PORT"] == "8080"
     names = [item["name"] for item in main["env"]]
     assert names.index("KUBELESS_INSTALL_VOLUME") < names.index("PYTHONPATH"), "$(VAR) expands only earlier vars"
-    assert main["volumeMounts"] == [{"name": "hello", "mountPath": api.INSTALL_VOLUME}]
+    assert main["volumeMounts"] == [{"name": "hello", "mountPath": meta.INSTALL_VOLUME}]
     assert main["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert main["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
 
@@ -128,7 +130,7 @@ def test_no_deps_means_only_the_prepare_init_container():
     spec = pod_spec(function())
     assert [c["name"] for c in spec["initContainers"]] == ["prepare"]
     prepare = spec["initContainers"][0]
-    assert prepare["image"] == CONFIG["provision-image"]
+    assert prepare["image"] == CONFIG.provision_image
     assert prepare["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert "cp /src/hello.py /kubeless/hello.py" in prepare["command"][2]
     assert {v["name"] for v in spec["volumes"]} == {"hello", "hello-deps"}
@@ -155,7 +157,7 @@ def test_deps_for_a_runtime_without_installation_is_a_render_error():
     images = catalogue[0]["versions"][0]["images"]
     catalogue[0]["versions"][0]["images"] = [image for image in images if image["phase"] != "installation"]
     with pytest.raises(render.RenderError, match="cannot install dependencies"):
-        render.children(function(deps="x"), catalogue, CONFIG)
+        render.children(function(deps="x"), replace(CONFIG, runtime_images=catalogue))
 
 
 def test_compilation_phase_adds_a_compile_container():
@@ -167,7 +169,7 @@ def test_compilation_phase_adds_a_compile_container():
 
 
 def pod_spec_with(catalogue: list[dict], fn: dict) -> dict:
-    return by_kind(render.children(fn, catalogue, CONFIG))["Deployment"]["spec"]["template"]["spec"]
+    return by_kind(render.children(fn, replace(CONFIG, runtime_images=catalogue)))["Deployment"]["spec"]["template"]["spec"]
 
 
 def test_code_change_changes_the_pod_template_even_without_a_checksum():
@@ -177,14 +179,14 @@ def test_code_change_changes_the_pod_template_even_without_a_checksum():
 
 
 def pod_spec_and_annotations(fn: dict) -> dict:
-    return by_kind(render.children(fn, CATALOGUE, CONFIG))["Deployment"]["spec"]["template"]["metadata"][
+    return by_kind(render.children(fn, CONFIG))["Deployment"]["spec"]["template"]["metadata"][
         "annotations"]
 
 
 def test_custom_image_skips_the_build_steps():
     fn = function(deployment={"spec": {"template": {"spec": {"containers": [{"image": "example/fn:1"}]}}}})
     fn["spec"].pop("runtime")
-    objects = by_kind(render.children(fn, CATALOGUE, CONFIG))
+    objects = by_kind(render.children(fn, CONFIG))
     spec = objects["Deployment"]["spec"]["template"]["spec"]
     assert "initContainers" not in spec
     assert spec["containers"][0]["image"] == "example/fn:1"
@@ -192,14 +194,14 @@ def test_custom_image_skips_the_build_steps():
 
 
 def test_config_default_deployment_merges_under_the_functions_own():
-    config = {**CONFIG, "deployment": {
+    config = replace(CONFIG, deployment={
         "metadata": {"labels": {"from": "config"}, "annotations": {"note": "x"}},
         "spec": {"replicas": 2, "template": {"metadata": {"labels": {"tier": "fn"}}, "spec": {
             "containers": [{"env": [{"name": "A", "value": "config"}], "resources": {"limits": {"memory": "64Mi"}}}],
-            "nodeSelector": {"disk": "ssd"}}}}}}
+            "nodeSelector": {"disk": "ssd"}}}}})
     fn = function(deployment={"spec": {"replicas": 3, "template": {"spec": {"containers": [
         {"env": [{"name": "B", "value": "fn"}], "image": ""}]}}}})
-    deployment = by_kind(render.children(fn, CATALOGUE, config))["Deployment"]
+    deployment = by_kind(render.children(fn, config))["Deployment"]
     assert deployment["metadata"]["labels"]["from"] == "config"
     assert deployment["metadata"]["annotations"] == {"note": "x"}
     assert deployment["spec"]["replicas"] == 3
@@ -223,7 +225,7 @@ def test_merge_template_rules():
 
 
 def test_openshift_style_empty_security_context_is_kept():
-    config = {**CONFIG, "deployment": {"spec": {"template": {"spec": {"securityContext": {}}}}}}
+    config = replace(CONFIG, deployment={"spec": {"template": {"spec": {"securityContext": {}}}}})
     assert pod_spec(function(), config)["securityContext"] == {}
 
 
@@ -246,7 +248,7 @@ def run_prepare(tmp_path: Path, spec: dict, files: dict[str, bytes]) -> subproce
     for name, content in files.items():
         (src / name).write_bytes(content)
     script = render.prepare_script(spec, RUNTIME).replace("/tmp/func", f"{tmp_path}/func").replace(
-        api.SOURCE_VOLUME + "/", f"{src}/").replace(api.INSTALL_VOLUME, str(dst))
+        meta.SOURCE_VOLUME + "/", f"{src}/").replace(meta.INSTALL_VOLUME, str(dst))
     return subprocess.run(["sh", "-c", script], capture_output=True, text=True)
 
 
@@ -305,21 +307,21 @@ def test_url_code_is_fetched_with_the_url_quoted():
 ])
 def test_invalid_specs_raise_render_errors_with_a_useful_message(spec: dict, message: str):
     with pytest.raises(render.RenderError, match=re.escape(message)):
-        render.children(function(**spec), CATALOGUE, CONFIG)
+        render.children(function(**spec), CONFIG)
 
 
 def test_a_function_without_spec_is_a_render_error():
     fn = function()
     fn.pop("spec")
     with pytest.raises(render.RenderError, match="no spec"):
-        render.children(fn, CATALOGUE, CONFIG)
+        render.children(fn, CONFIG)
 
 
 def test_a_runtime_without_a_runtime_image_is_a_render_error():
     catalogue = copy.deepcopy(CATALOGUE)
     catalogue[0]["versions"][0]["images"] = []
     with pytest.raises(render.RenderError, match="no runtime image"):
-        render.children(function(), catalogue, CONFIG)
+        render.children(function(), replace(CONFIG, runtime_images=catalogue))
 
 
 # --- HorizontalPodAutoscaler ----------------------------------------------------------------------------------
@@ -329,7 +331,7 @@ def test_kubeless_v2beta1_autoscalers_become_autoscaling_v2():
         {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 70}},
         {"type": "Object", "object": {"metricName": "function_calls", "target": {"kind": "Service", "name": "hello"},
                                       "targetValue": "10"}}]}})
-    hpa = by_kind(render.children(fn, CATALOGUE, CONFIG))["HorizontalPodAutoscaler"]
+    hpa = by_kind(render.children(fn, CONFIG))["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hello"}
     assert hpa["spec"]["metrics"] == [
@@ -340,5 +342,4 @@ def test_kubeless_v2beta1_autoscalers_become_autoscaling_v2():
 
 
 def test_an_empty_autoscaler_spec_means_no_autoscaler():
-    assert "HorizontalPodAutoscaler" not in by_kind(render.children(function(horizontalPodAutoscaler={}),
-                                                                    CATALOGUE, CONFIG))
+    assert "HorizontalPodAutoscaler" not in by_kind(render.children(function(horizontalPodAutoscaler={}), CONFIG))

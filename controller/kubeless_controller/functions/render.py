@@ -9,36 +9,22 @@ import copy
 import hashlib
 import json
 import shlex
-from dataclasses import dataclass
 
-from kubectl_kubeless import api
-from kubectl_kubeless.runtimes import runtime_ids
+from kubeless_api import catalogue, contract, meta, schema
+from kubeless_api.catalogue import Runtime
+from kubeless_api.config import KubelessConfig
+from kubeless_depcache import protocol as depcache
 
 
 class RenderError(ValueError):
     """The Function cannot be turned into workloads; the message goes into its Ready condition as is."""
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """One runtime version of the catalogue, e.g. python3.11, with what the render needs from its entry."""
-    id: str
-    dep_name: str
-    file_suffix: str
-    phases: dict[str, dict]  # phase name (installation, compilation, runtime) -> {image, command, env}
-    liveness_probe: dict | None = None
-
-
-def find_runtime(catalogue: list[dict], runtime_id: str) -> Runtime:
-    for entry in catalogue:
-        for version in entry.get("versions", []):
-            if entry["ID"] + version["version"] == runtime_id:
-                if not any(image.get("phase") == "runtime" for image in version.get("images", [])):
-                    raise RenderError(f"runtime {runtime_id!r} has no runtime image in the catalogue")
-                return Runtime(runtime_id, entry.get("depName", ""), entry.get("fileNameSuffix", ""),
-                               {image["phase"]: image for image in version.get("images", [])},
-                               entry.get("livenessProbeInfo"))
-    raise RenderError(f"unknown runtime {runtime_id!r}; supported: {', '.join(runtime_ids(catalogue))}")
+def find_runtime(runtimes: list[dict], runtime_id: str) -> Runtime:
+    try:
+        return catalogue.find(runtimes, runtime_id)
+    except catalogue.CatalogueError as error:
+        raise RenderError(str(error)) from None
 
 
 def split_handler(handler: str) -> tuple[str, str]:
@@ -49,7 +35,7 @@ def split_handler(handler: str) -> tuple[str, str]:
 
 
 def content_type(spec: dict) -> str:
-    return spec.get("function-content-type") or "text"
+    return spec.get(schema.CONTENT_TYPE) or "text"
 
 
 def is_archive(kind: str) -> bool:
@@ -63,14 +49,14 @@ def source_file_name(spec: dict, runtime: Runtime) -> str:
 
 
 def owner_reference(function: dict) -> dict:
-    return {"apiVersion": api.API_VERSION, "kind": "Function", "name": function["metadata"]["name"],
+    return {"apiVersion": meta.API_VERSION, "kind": "Function", "name": function["metadata"]["name"],
             "uid": function["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
 def child_metadata(function: dict, extra_labels: dict | None = None) -> dict:
-    meta = function["metadata"]
-    labels = {**(extra_labels or {}), **meta.get("labels", {}), **api.function_labels(meta["name"])}
-    return {"name": meta["name"], "namespace": meta["namespace"], "labels": labels,
+    metadata = function["metadata"]
+    labels = {**(extra_labels or {}), **metadata.get("labels", {}), **meta.function_labels(metadata["name"])}
+    return {"name": metadata["name"], "namespace": metadata["namespace"], "labels": labels,
             "ownerReferences": [owner_reference(function)]}
 
 
@@ -80,7 +66,7 @@ def target_port(spec: dict) -> int:
         port = ports[0].get("targetPort") or ports[0].get("port")
         if isinstance(port, int):
             return port
-    return api.FUNCTION_PORT
+    return meta.FUNCTION_PORT
 
 
 def uses_custom_image(spec: dict) -> bool:
@@ -100,9 +86,9 @@ def config_map(function: dict, runtime: Runtime | None) -> dict:
         if runtime.dep_name:
             data[runtime.dep_name] = spec.get("deps", "")
     size = sum(len(key) + len(value.encode()) for key, value in data.items())
-    if size > api.CONFIGMAP_LIMIT:
+    if size > meta.CONFIGMAP_LIMIT:
         raise RenderError(f"the code and dependencies take {size} bytes, over the ConfigMap limit of "
-                          f"{api.CONFIGMAP_LIMIT}; serve the code from a URL (function-content-type url)")
+                          f"{meta.CONFIGMAP_LIMIT}; serve the code from a URL (function-content-type url)")
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": child_metadata(function), "data": data}
 
 
@@ -110,13 +96,13 @@ def service(function: dict) -> dict:
     spec = copy.deepcopy(function["spec"].get("service") or {})
     name = function["metadata"]["name"]
     if not spec.get("ports"):
-        spec["ports"] = [{"name": api.FUNCTION_PORT_NAME, "port": api.FUNCTION_PORT,
-                          "targetPort": api.FUNCTION_PORT, "protocol": "TCP"}]
+        spec["ports"] = [{"name": meta.FUNCTION_PORT_NAME, "port": meta.FUNCTION_PORT,
+                          "targetPort": meta.FUNCTION_PORT, "protocol": "TCP"}]
     for port in spec["ports"]:
         port.setdefault("protocol", "TCP")
         if not port.get("nodePort"):
             port.pop("nodePort", None)
-    spec["selector"] = spec.get("selector") or api.function_labels(name)
+    spec["selector"] = spec.get("selector") or meta.function_labels(name)
     spec.setdefault("type", "ClusterIP")
     if not spec.get("clusterIP"):
         spec.pop("clusterIP", None)
@@ -164,7 +150,7 @@ def prepare_script(spec: dict, runtime: Runtime) -> str:
     kind = content_type(spec)
     name = source_file_name(spec, runtime)
     steps = ["set -e"]
-    origin = f"{api.SOURCE_VOLUME}/{name}"
+    origin = f"{meta.SOURCE_VOLUME}/{name}"
     if "base64" in kind:
         steps.append(f"base64 -d < {origin} > /tmp/func.decoded")
         origin = "/tmp/func.decoded"
@@ -181,14 +167,14 @@ def prepare_script(spec: dict, runtime: Runtime) -> str:
         steps.append(f"echo '{digest}  {origin}' | sha256sum -c - >/dev/null || "
                      f"{{ echo 'checksum mismatch: the code does not hash to {checksum}' >&2; exit 1; }}")
     if "+zip" in kind:
-        steps.append(f"unzip -q -o {origin} -d {api.INSTALL_VOLUME}")
+        steps.append(f"unzip -q -o {origin} -d {meta.INSTALL_VOLUME}")
     elif "+compressedtar" in kind:
-        steps.append(f"tar -xf {origin} -C {api.INSTALL_VOLUME}")
+        steps.append(f"tar -xf {origin} -C {meta.INSTALL_VOLUME}")
     else:
-        steps.append(f"cp {origin} {api.INSTALL_VOLUME}/{name}")
+        steps.append(f"cp {origin} {meta.INSTALL_VOLUME}/{name}")
     # An empty dependency file is no file: an empty package.json, for one, breaks Node's module loading.
     if runtime.dep_name and spec.get("deps") and "deps" not in kind.split("+")[1:]:
-        steps.append(f"cp {api.SOURCE_VOLUME}/{runtime.dep_name} {api.INSTALL_VOLUME}/{runtime.dep_name}")
+        steps.append(f"cp {meta.SOURCE_VOLUME}/{runtime.dep_name} {meta.INSTALL_VOLUME}/{runtime.dep_name}")
     return " && ".join(steps[:1]) + "\n" + "\n".join(steps[1:])
 
 
@@ -205,79 +191,44 @@ def hardened(container: dict) -> dict:
     return container
 
 
-def deps_cache_key(runtime: Runtime, install: dict, deps: str) -> str:
-    """Dependencies are built once per runtime, installer and dependency file, then shared (Kubeless #158)."""
-    return f"{runtime.id}-{sha256_hex(json.dumps([install['image'], install['command'], deps]))}"
-
-
-PREPARED_LIST = ".kubeless-prepared"
-CACHED_MARK = ".kubeless-deps-cached"
-
-# Before `install`: take the dependencies from the cache, or claim the right to build them, or wait for the pod that
-# claimed it. Any failure to reach the cache means: build here, as if there were no cache.
-DEPS_FETCH_SCRIPT = f"""cd {api.INSTALL_VOLUME}
-ls -A > {PREPARED_LIST}
-artifact="$DEPS_CACHE_URL/v1/$DEPS_KEY.tar.gz"
-fetch() {{ curl -fsS --max-time 120 -o /tmp/deps.tar.gz "$artifact" 2>/dev/null && tar -xzf /tmp/deps.tar.gz && \
-  touch {CACHED_MARK} && echo "dependencies $DEPS_KEY come from the cache"; }}
-fetch && exit 0
-claim=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 -X POST "$DEPS_CACHE_URL/v1/$DEPS_KEY/claim")
-if [ "$claim" = 409 ]; then
-  echo "another pod is building dependencies $DEPS_KEY; waiting for it"
-  i=0; while [ $i -lt 150 ]; do sleep 2; fetch && exit 0; i=$((i+1)); done
-fi
-echo "building dependencies $DEPS_KEY in this pod"
-"""
-
-# After `install`: share what it added to the volume (everything but the code and the files prepare put there).
-DEPS_STORE_SCRIPT = f"""cd {api.INSTALL_VOLUME}
-[ -f {CACHED_MARK} ] && exit 0
-added=$(ls -A | grep -vxF -f {PREPARED_LIST} | grep -v '^\\.kubeless-')
-[ -n "$added" ] || exit 0
-tar -czf /tmp/deps.tar.gz $added && \
-  curl -fsS --max-time 300 -X PUT --data-binary @/tmp/deps.tar.gz "$DEPS_CACHE_URL/v1/$DEPS_KEY.tar.gz" >/dev/null && \
-  echo "stored dependencies $DEPS_KEY in the cache" || echo "warning: could not store dependencies $DEPS_KEY"
-"""
-
-
 def init_containers(function: dict, runtime: Runtime, base_env: list[dict], resources: dict,
-                    config: dict) -> list[dict]:
+                    settings: KubelessConfig) -> list[dict]:
     spec = function["spec"]
     name = function["metadata"]["name"]
-    volume = {"name": name, "mountPath": api.INSTALL_VOLUME}
-    provision_image = config["provision-image"]
+    volume = {"name": name, "mountPath": meta.INSTALL_VOLUME}
+    provision_image = settings.provision_image
     # package index locations (pip, npm, Go proxy) first, so the function's own --env can override them
-    step_env = [*env_list(config.get("install-env") or {}), *base_env]
+    step_env = [*env_list(settings.install_env), *base_env]
     provision = {"name": "prepare", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                  "command": ["sh", "-c", prepare_script(spec, runtime)],
-                 "volumeMounts": [volume, {"name": f"{name}-deps", "mountPath": api.SOURCE_VOLUME}]}
+                 "volumeMounts": [volume, {"name": f"{name}-deps", "mountPath": meta.SOURCE_VOLUME}]}
     containers = [provision]
     install = runtime.phases.get("installation")
     deps = spec.get("deps") or ""
     if install and (deps or "deps" in content_type(spec)):
         check = ""
         if deps and runtime.dep_name:
-            check = (f"echo '{sha256_hex(deps)}  {api.INSTALL_VOLUME}/{runtime.dep_name}' "
+            check = (f"echo '{sha256_hex(deps)}  {meta.INSTALL_VOLUME}/{runtime.dep_name}' "
                      f"| sha256sum -c - >/dev/null && ")
-        cache_url = config.get("deps-cache-url") or ""
+        cache_url = settings.deps_cache_url
         # archives bring their own deps file (+deps), whose content the spec does not know: no cache key for them
         cached = bool(cache_url and deps and "deps" not in content_type(spec))
-        cache_env = env_list({"DEPS_CACHE_URL": cache_url, "DEPS_KEY": deps_cache_key(runtime, install, deps)})
-        skip = f"if [ -f {api.INSTALL_VOLUME}/{CACHED_MARK} ]; then exit 0; fi; " if cached else ""
+        cache_env = env_list({"DEPS_CACHE_URL": cache_url, "DEPS_KEY": depcache.key(runtime.id, install["image"], install["command"], deps)})
+        skip = f"if [ -f {meta.INSTALL_VOLUME}/{depcache.CACHED_MARK} ]; then exit 0; fi; " if cached else ""
         if cached:
             containers.append({"name": "deps-fetch", "image": provision_image, "imagePullPolicy": "IfNotPresent",
-                               "command": ["sh", "-c", DEPS_FETCH_SCRIPT], "env": cache_env,
+                               "command": ["sh", "-c", depcache.FETCH_SCRIPT], "env": cache_env,
                                "volumeMounts": [volume]})
         containers.append({
             "name": "install", "image": install["image"], "imagePullPolicy": "IfNotPresent",
-            "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", skip + check + install["command"]],
-            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
-                                         "KUBELESS_DEPS_FILE": f"{api.INSTALL_VOLUME}/{runtime.dep_name}",
+            "workingDir": meta.INSTALL_VOLUME, "command": ["sh", "-c", skip + check + install["command"]],
+            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
+                                         "KUBELESS_DEPS_FILE": f"{meta.INSTALL_VOLUME}/{runtime.dep_name}",
                                          "HOME": "/tmp", **install.get("env", {})})],
             "volumeMounts": [volume]})
         if cached:
             containers.append({"name": "deps-store", "image": provision_image, "imagePullPolicy": "IfNotPresent",
-                               "command": ["sh", "-c", DEPS_STORE_SCRIPT], "env": cache_env,
+                               "command": ["sh", "-c", depcache.STORE_SCRIPT], "env": cache_env,
                                "volumeMounts": [volume]})
     elif deps and not install and not runtime.phases.get("compilation"):
         # (a compiled runtime, like Go, takes its dependency file in the compile step)
@@ -287,8 +238,8 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
         _, handler = split_handler(spec["handler"])
         containers.append({
             "name": "compile", "image": compile_["image"], "imagePullPolicy": "IfNotPresent",
-            "workingDir": api.INSTALL_VOLUME, "command": ["sh", "-c", compile_["command"]],
-            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME,
+            "workingDir": meta.INSTALL_VOLUME, "command": ["sh", "-c", compile_["command"]],
+            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
                                          "KUBELESS_FUNC_NAME": handler, "HOME": "/tmp",
                                          **compile_.get("env", {})})],
             "volumeMounts": [volume]})
@@ -299,78 +250,91 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
     return containers
 
 
-def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
-    """The Deployment running the function. `config` holds the controller's settings from kubeless-config:
-    `deployment` (a default Deployment, already parsed), `provision-image`, and optionally `install-env` (env of
-    the install and compile steps) and `deps-cache-url` (the dependency cache; empty: no cache)."""
-    meta, spec = function["metadata"], function["spec"]
-    name = meta["name"]
-    own = copy.deepcopy(spec.get("deployment") or {})
-    template_default = copy.deepcopy(config.get("deployment") or {})
-    merged = merge_template(template_default, own)
-    dep_spec = merged.get("spec") or {}
-    template = dep_spec.get("template") or {}
+def main_container(function: dict, runtime: Runtime | None, own: dict, custom_image: bool) -> tuple[dict, list]:
+    """The function's own container, from the user's (merged) first container; also the env that the install and
+    compile steps share with it (the user's, the handler's and the port, not the runtime image's own)."""
+    spec = function["spec"]
+    port = target_port(spec)
+    env = list(own.get("env") or [])
+    if spec.get("handler"):  # a custom image needs to know its handler too, with or without code in the spec
+        module, handler = split_handler(spec["handler"])
+        limits = (own.get("resources") or {}).get("limits") or {}
+        env += env_list({contract.ENV_HANDLER: handler, contract.ENV_MODULE: module,
+                         contract.ENV_TIMEOUT: str(spec.get("timeout") or meta.DEFAULT_TIMEOUT),
+                         contract.ENV_RUNTIME: spec.get("runtime", ""),
+                         contract.ENV_MEMORY_LIMIT: str(limits.get("memory", "0"))})
+    env += env_list({contract.ENV_PORT: str(port)})
+    shared_env = list(env)
+    if runtime is not None and not custom_image:
+        env += env_list({contract.ENV_INSTALL_VOLUME: meta.INSTALL_VOLUME,
+                         **runtime.phases["runtime"].get("env", {})})
+
+    main = {**own, "name": function["metadata"]["name"], "env": env,
+            "ports": [{"containerPort": port, "name": "http", "protocol": "TCP"}]}
+    main.setdefault("imagePullPolicy", "IfNotPresent")
+    probe = {"httpGet": {"path": contract.PATH_HEALTH, "port": port}}
+    main.setdefault("livenessProbe", {**probe, "initialDelaySeconds": 3, "periodSeconds": 30,
+                                      **((runtime.liveness_probe or {}) if runtime else {})})
+    main.setdefault("readinessProbe", {**probe, "periodSeconds": 1, "failureThreshold": 3})
+    if not custom_image:
+        main["image"] = runtime.phases["runtime"]["image"]
+        main["volumeMounts"] = [*(main.get("volumeMounts") or []),
+                                {"name": function["metadata"]["name"], "mountPath": meta.INSTALL_VOLUME}]
+    return hardened(main), shared_env
+
+
+def pod_template(function: dict, runtime: Runtime | None, template: dict, settings: KubelessConfig) -> dict:
+    """The pod template: the main container, the init containers that prepare the code, volumes, labels."""
+    spec, name = function["spec"], function["metadata"]["name"]
     pod = template.get("spec") or {}
     containers = pod.get("containers") or [{}]
-    main = containers[0]
-    port = target_port(spec)
-    custom_image = bool(main.get("image"))
+    custom_image = bool(containers[0].get("image"))
     if not custom_image and runtime is None:
         raise RenderError("a function needs a runtime or a custom image")
     if not custom_image and not spec.get("handler"):
         raise RenderError(f"a function of runtime {runtime.id} needs a handler, e.g. hello.handler")
-
-    env = list(main.get("env") or [])
-    if spec.get("handler"):  # a custom image needs to know its handler too, with or without code in the spec
-        module, handler = split_handler(spec["handler"])
-        limits = (main.get("resources") or {}).get("limits") or {}
-        env += env_list({"FUNC_HANDLER": handler, "MOD_NAME": module,
-                         "FUNC_TIMEOUT": str(spec.get("timeout") or api.DEFAULT_TIMEOUT),
-                         "FUNC_RUNTIME": spec.get("runtime", ""),
-                         "FUNC_MEMORY_LIMIT": str(limits.get("memory", "0"))})
-    env += env_list({"FUNC_PORT": str(port)})
-    user_env = list(env)
-    if runtime is not None and not custom_image:
-        env += env_list({"KUBELESS_INSTALL_VOLUME": api.INSTALL_VOLUME, **runtime.phases["runtime"].get("env", {})})
-
-    main = {**main, "name": name, "env": env, "ports": [{"containerPort": port, "name": "http", "protocol": "TCP"}]}
-    main.setdefault("imagePullPolicy", "IfNotPresent")
-    probe = {"httpGet": {"path": "/healthz", "port": port}}
-    main.setdefault("livenessProbe", {**probe, "initialDelaySeconds": 3, "periodSeconds": 30,
-                                      **((runtime.liveness_probe or {}) if runtime else {})})
-    main.setdefault("readinessProbe", {**probe, "periodSeconds": 1, "failureThreshold": 3})
-    hardened(main)
+    main, shared_env = main_container(function, runtime, containers[0], custom_image)
 
     volumes = list(pod.get("volumes") or [])
     init = list(pod.get("initContainers") or [])
-    annotations = {**(template.get("metadata") or {}).get("annotations", {}),
-                   "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics", "prometheus.io/port": str(port)}
+    port = str(target_port(spec))
+    annotations = {**(template.get("metadata") or {}).get("annotations", {}), "prometheus.io/scrape": "true",
+                   "prometheus.io/path": contract.PATH_METRICS, "prometheus.io/port": port}
+    pod = {**pod, "containers": [main, *containers[1:]],
+           "automountServiceAccountToken": pod.get("automountServiceAccountToken", False)}
     if not custom_image:
-        main["image"] = runtime.phases["runtime"]["image"]
-        main["volumeMounts"] = [*(main.get("volumeMounts") or []), {"name": name, "mountPath": api.INSTALL_VOLUME}]
         volumes += [{"name": name, "emptyDir": {}}, {"name": f"{name}-deps", "configMap": {"name": name}}]
         resources = ((init[0] if init else {}).get("resources")) or {}
-        init = init_containers(function, runtime, user_env, resources, config)
+        init = init_containers(function, runtime, shared_env, resources, settings)
+        if settings.provision_image_secret:
+            pod["imagePullSecrets"] = [*(pod.get("imagePullSecrets") or []),
+                                       {"name": settings.provision_image_secret}]
         # Code changes must roll the pods even when the user gave no checksum (Kubeless #952).
-        annotations[api.CONTENT_HASH_ANNOTATION] = sha256_hex(json.dumps(
+        annotations[meta.CONTENT_HASH_ANNOTATION] = sha256_hex(json.dumps(
             [spec.get("function"), spec.get("deps"), content_type(spec), spec.get("handler")]))
-
-    pod_labels = {**(template.get("metadata") or {}).get("labels", {}), **meta.get("labels", {}),
-                  **api.function_labels(name)}
-    pod = {**pod, "containers": [main, *containers[1:]], "volumes": volumes,
-           "automountServiceAccountToken": pod.get("automountServiceAccountToken", False)}
+    pod["volumes"] = volumes
     if init:
         pod["initContainers"] = init
     pod.setdefault("securityContext", {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
                                        "runAsNonRoot": True})
     pod.setdefault("affinity", {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-        "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": api.function_labels(name)},
+        "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": meta.function_labels(name)},
                                            "topologyKey": "kubernetes.io/hostname"}}]}})
+    labels = {**(template.get("metadata") or {}).get("labels", {}), **function["metadata"].get("labels", {}),
+              **meta.function_labels(name)}
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod}
+
+
+def deployment(function: dict, runtime: Runtime | None, settings: KubelessConfig) -> dict:
+    """The Deployment running the function: kubeless-config's default Deployment under the function's own."""
+    name = function["metadata"]["name"]
+    merged = merge_template(settings.deployment, copy.deepcopy(function["spec"].get("deployment") or {}))
+    dep_spec = merged.get("spec") or {}
     body_spec = {k: v for k, v in dep_spec.items() if k not in ("template", "selector")}
     body_spec.update({
-        "selector": {"matchLabels": api.function_labels(name)},
+        "selector": {"matchLabels": meta.function_labels(name)},
         "strategy": dep_spec.get("strategy") or {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
-        "template": {"metadata": {"labels": pod_labels, "annotations": annotations}, "spec": pod},
+        "template": pod_template(function, runtime, dep_spec.get("template") or {}, settings),
     })
     metadata = child_metadata(function, (merged.get("metadata") or {}).get("labels"))
     if (merged.get("metadata") or {}).get("annotations"):
@@ -382,7 +346,7 @@ def deployment(function: dict, runtime: Runtime | None, config: dict) -> dict:
 
 def autoscaler(function: dict) -> dict | None:
     """autoscaling/v2 from the function's spec; Kubeless' v2beta1 metric shapes are translated."""
-    wanted = function["spec"].get("horizontalPodAutoscaler") or {}
+    wanted = function["spec"].get(schema.HORIZONTAL_POD_AUTOSCALER) or {}
     hpa_spec = wanted.get("spec") or {}
     if not hpa_spec:
         return None
@@ -416,14 +380,14 @@ def v2_metric(metric: dict) -> dict:
     return metric
 
 
-def children(function: dict, catalogue: list[dict], config: dict) -> list[dict]:
+def children(function: dict, settings: KubelessConfig) -> list[dict]:
     """Everything a Function owns, in the order it is applied."""
     if not function.get("spec"):
         raise RenderError("the function has no spec")
     spec = function["spec"]
-    runtime = None if uses_custom_image(spec) and not spec.get("runtime") else find_runtime(catalogue,
-                                                                                            spec.get("runtime", ""))
-    objects = [config_map(function, runtime), service(function), deployment(function, runtime, config)]
+    custom = uses_custom_image(spec) and not spec.get("runtime")
+    runtime = None if custom else find_runtime(settings.runtime_images, spec.get("runtime", ""))
+    objects = [config_map(function, runtime), service(function), deployment(function, runtime, settings)]
     hpa = autoscaler(function)
     if hpa:
         objects.append(hpa)

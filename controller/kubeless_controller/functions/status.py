@@ -34,26 +34,23 @@ broken update shows at once while the previous pods still serve, and a fixed one
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
-from kubectl_kubeless import api
+from kubeless_api import conditions, meta
+from kubeless_api.conditions import get_condition
 
-CONTENT_HASH = api.CONTENT_HASH_ANNOTATION
-INIT_FAILURES = api.REASON_INIT_FAILED
+CONTENT_HASH = meta.CONTENT_HASH_ANNOTATION
+INIT_FAILURES = conditions.REASON_INIT_FAILED
 IMAGE_PROBLEMS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
 CONFIG_PROBLEMS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 
-READY_REASON = api.REASON_READY
-RESOURCE_EXISTS = api.REASON_RESOURCE_EXISTS
-APPLY_FAILED = api.REASON_APPLY_FAILED
-DEPLOYING = api.REASON_DEPLOYING
-INVALID_SPEC = api.REASON_INVALID_SPEC
-UPDATING = "ReplicaSetUpdating"
-ROLLED_OUT = "NewReplicaSetAvailable"
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+READY_REASON = conditions.REASON_READY
+RESOURCE_EXISTS = conditions.REASON_RESOURCE_EXISTS
+APPLY_FAILED = conditions.REASON_APPLY_FAILED
+DEPLOYING = conditions.REASON_DEPLOYING
+INVALID_SPEC = conditions.REASON_INVALID_SPEC
+UPDATING = conditions.REASON_UPDATING
+ROLLED_OUT = conditions.REASON_ROLLED_OUT
 
 
 def function_status(function: dict, deployment: dict | None, pods: list[dict], render_error: str | None,
@@ -69,8 +66,8 @@ def function_status(function: dict, deployment: dict | None, pods: list[dict], r
         "observedGeneration": generation,
         "replicas": deployment_status.get("replicas", 0),
         "readyReplicas": deployment_status.get("readyReplicas", 0),
-        "conditions": [condition(api.CONDITION_READY, *ready, previous, now, generation),
-                       condition(api.CONDITION_PROGRESSING, *progress, previous, now, generation)],
+        "conditions": [condition(conditions.READY, *ready, previous, now, generation),
+                       condition(conditions.PROGRESSING, *progress, previous, now, generation)],
     }
 
 
@@ -80,14 +77,7 @@ def condition(kind: str, status: bool, reason: str, message: str, previous: dict
     before = previous.get(kind) or {}
     since = before.get("lastTransitionTime") if before.get("status") == value else None
     return {"type": kind, "status": value, "reason": reason, "message": message,
-            "lastTransitionTime": since or timestamp(now), "observedGeneration": generation}
-
-
-def get_condition(status: dict | None, kind: str) -> dict:
-    for item in (status or {}).get("conditions") or []:
-        if item.get("type") == kind:
-            return item
-    return {}
+            "lastTransitionTime": since or meta.rfc3339(now), "observedGeneration": generation}
 
 
 # --- Ready -----------------------------------------------------------------------------------------------------
@@ -107,16 +97,16 @@ def readiness(deployment: dict | None, pods: list[dict], render_error: str | Non
     status = deployment.get("status") or {}
     ready = status.get("readyReplicas") or 0
     if desired == 0:
-        return False, "ScaledToZero", "the Deployment asks for 0 replicas"
-    replica_failure = deployment_condition(deployment, "ReplicaFailure")
+        return False, conditions.REASON_SCALED_TO_ZERO, "the Deployment asks for 0 replicas"
+    replica_failure = deployment_condition(deployment, conditions.REASON_REPLICA_FAILURE)
     if replica_failure.get("status") == "True" and not ready:
-        return False, "ReplicaFailure", replica_failure.get("message") or replica_failure.get("reason", "")
+        return False, conditions.REASON_REPLICA_FAILURE, replica_failure.get("message") or replica_failure.get("reason", "")
     if ready >= 1:
         return True, READY_REASON, f"{ready}/{desired} replicas ready"
     for pod in current:
         scheduled = pod_condition(pod, "PodScheduled")
-        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-            return False, "Unschedulable", scheduled.get("message") or "no node can run the pod"
+        if scheduled.get("status") == "False" and scheduled.get("reason") == conditions.REASON_UNSCHEDULABLE:
+            return False, conditions.REASON_UNSCHEDULABLE, scheduled.get("message") or "no node can run the pod"
     hint = next(filter(None, map(pod_progress, current)), "")
     return False, DEPLOYING, f"0/{desired} replicas ready" + (f": {hint}" if hint else "")
 
@@ -136,7 +126,7 @@ def pod_failure(pod: dict) -> tuple[str, str] | None:
     """(reason, message) when one of the pod's containers failed, init containers first."""
     status = pod.get("status") or {}
     for container in status.get("initContainerStatuses") or []:
-        reason = INIT_FAILURES.get(container.get("name"), api.REASON_OTHER_INIT_FAILED)
+        reason = INIT_FAILURES.get(container.get("name"), conditions.REASON_OTHER_INIT_FAILED)
         terminated = failed_termination(container, init=True)
         if terminated is not None:
             return reason, termination_message(terminated)
@@ -147,7 +137,7 @@ def pod_failure(pod: dict) -> tuple[str, str] | None:
         terminated = failed_termination(container, init=False)
         if terminated is not None:
             message = termination_message(terminated)
-            return api.REASON_CRASHED, message
+            return conditions.REASON_CRASHED, message
         problem = waiting_problem(container)
         if problem:
             return problem
@@ -190,9 +180,9 @@ def waiting_problem(container: dict) -> tuple[str, str] | None:
     reason = waiting.get("reason")
     message = waiting.get("message") or f"container {container.get('name')}: {reason}"
     if reason in IMAGE_PROBLEMS:
-        return api.REASON_IMAGE_PULL_FAILED, message
+        return conditions.REASON_IMAGE_PULL_FAILED, message
     if reason in CONFIG_PROBLEMS:
-        return "ContainerConfigError", message
+        return conditions.REASON_CONTAINER_CONFIG, message
     return None
 
 
@@ -232,22 +222,18 @@ def progressing(deployment: dict | None, render_error: str | None,
     if deployment is None:
         return True, UPDATING, "creating the Deployment"
     deadline = deployment_condition(deployment, "Progressing")
-    if deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
-        return False, "ProgressDeadlineExceeded", deadline.get("message") or "the rollout stopped progressing"
-    status = deployment.get("status") or {}
-    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
+    if deadline.get("status") == "False" and deadline.get("reason") == conditions.REASON_DEADLINE_EXCEEDED:
+        return False, conditions.REASON_DEADLINE_EXCEEDED, deadline.get("message") or "the rollout stopped progressing"
+    state = conditions.rollout(deployment)
+    if state.stage == "observed":
         return True, UPDATING, "waiting for the Deployment controller to see the new spec"
-    desired = desired_replicas(deployment)
-    updated = status.get("updatedReplicas") or 0
-    replicas = status.get("replicas") or 0
-    available = status.get("availableReplicas") or 0
-    if updated < desired:
-        return True, UPDATING, f"{updated} of {desired} replicas updated"
-    if replicas > updated:
-        return True, UPDATING, f"{replicas - updated} old replicas pending termination"
-    if available < updated:
-        return True, UPDATING, f"{available} of {updated} updated replicas available"
-    return False, ROLLED_OUT, f"{updated} replicas up to date and available"
+    if state.stage == "updated":
+        return True, UPDATING, f"{state.updated} of {state.wanted} replicas updated"
+    if state.stage == "terminated":
+        return True, UPDATING, f"{state.replicas - state.updated} old replicas pending termination"
+    if state.stage == "available":
+        return True, UPDATING, f"{state.available} of {state.updated} updated replicas available"
+    return False, ROLLED_OUT, f"{state.updated} replicas up to date and available"
 
 
 # --- Events ----------------------------------------------------------------------------------------------------
@@ -258,8 +244,8 @@ def ready_event(before: dict | None, after: dict) -> tuple[str, str, str] | None
     A flip of Ready emits `Ready` or `NotReady`; so does a new failure reason while not ready (Deploying becoming
     InstallFailed). Staying the same, or a brand-new function starting to deploy, emits nothing.
     """
-    old = get_condition(before, api.CONDITION_READY)
-    new = get_condition(after, api.CONDITION_READY)
+    old = get_condition(before, conditions.READY)
+    new = get_condition(after, conditions.READY)
     if new.get("status") == "True":
         if old.get("status") != "True":
             return "Normal", "Ready", new.get("message", "")

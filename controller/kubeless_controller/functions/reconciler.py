@@ -1,0 +1,109 @@
+"""The Function reconciler: render, apply, status, events."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubeless_api import conditions, meta, resources
+from kubeless_controller.client import ApiError
+from kubeless_controller.functions import render, status
+from kubeless_controller.runner import Blocked, Runner, Watch
+
+
+def function_key(obj: dict) -> str | None:
+    """The Function a labelled Deployment or Pod belongs to, from its `function` label."""
+    metadata = obj["metadata"]
+    name = (metadata.get("labels") or {}).get(meta.LABEL_FUNCTION)
+    return f"{metadata['namespace']}/{name}" if name else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why the spec is not applied: the Ready reason and message, and the error to retry with, if retrying helps."""
+    reason: str
+    message: str
+    retry: Exception | None = None
+
+
+class FunctionReconciler:
+    kind = "Function"
+    watches = (
+        Watch("functions", meta.API_VERSION, "Function"),
+        Watch("deployments", "apps/v1", "Deployment", key=function_key, label_selector=meta.CREATED_BY_SELECTOR),
+        Watch("pods", "v1", "Pod", key=function_key, label_selector=meta.CREATED_BY_SELECTOR, index=function_key),
+    )
+    prunable = (("autoscaling/v2", "HorizontalPodAutoscaler"),)
+
+    def reconcile(self, key: str, runner: Runner) -> str:
+        namespace, name = key.split("/", 1)
+        settings = runner.settings
+        if settings.functions_namespace and namespace != settings.functions_namespace:
+            return "skipped=outside-functions-namespace"
+        try:
+            function = runner.client.get(resources.path(meta.API_VERSION, "Function", namespace, name))
+        except ApiError as error:
+            if error.not_found:
+                runner.forget(key)
+                return "function=gone"
+            raise
+        if function["metadata"].get("deletionTimestamp"):
+            return "function=deleting"
+
+        deployment, problem = self.apply(function, runner)
+        if deployment is None and runner.cache("deployments") is not None:
+            deployment = runner.cache("deployments").get(key)
+        pods = runner.cache("pods").by_index(key) if runner.cache("pods") is not None else []
+        before = function.get("status") or {}
+        after = status.function_status(function, deployment, pods, problem and problem.message, runner.now(),
+                                       error_reason=problem.reason if problem else status.INVALID_SPEC)
+        self.write_status(function, before, after, problem, runner)
+        self.emit_events(function, before, after, problem, runner)
+        if problem and problem.retry is not None:
+            raise problem.retry
+        ready = conditions.get_condition(after, conditions.READY)
+        return f"ready={ready['status']} reason={ready['reason']} generation={after['observedGeneration']}"
+
+    @staticmethod
+    def apply(function: dict, runner: Runner) -> tuple[dict | None, Problem | None]:
+        """Render and apply the children; (the Deployment as the API server has it, why nothing was applied)."""
+        try:
+            children = render.children(function, runner.settings)
+        except render.RenderError as error:
+            return None, Problem(status.INVALID_SPEC, str(error))
+        try:
+            applied = runner.apply_children(function, children)
+        except ApiError as error:
+            if error.invalid:  # retrying cannot help: the spec (or kubeless-config) must change
+                return None, Problem(status.INVALID_SPEC, f"the API server rejected {error.message}")
+            return None, Problem(status.APPLY_FAILED,
+                                 f"could not apply {error.message} ({error.status} {error.reason})", error)
+        except Blocked as error:
+            return None, Problem(status.RESOURCE_EXISTS, str(error), error)
+        return next((child for child in applied if child["kind"] == "Deployment"), None), None
+
+    @staticmethod
+    def write_status(function: dict, before: dict, after: dict, problem: Problem | None, runner: Runner) -> None:
+        if after == before:
+            return
+        metadata = function["metadata"]
+        try:
+            runner.client.apply({"apiVersion": meta.API_VERSION, "kind": "Function",
+                                 "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+                                 "status": after}, subresource="status")
+        except (ApiError, OSError):
+            if problem is None or problem.retry is None:
+                raise
+            # the API server is failing anyway: report the first error, and retry both
+
+    @staticmethod
+    def emit_events(function: dict, before: dict, after: dict, problem: Problem | None, runner: Runner) -> None:
+        events = runner.events
+        if problem:
+            events.warn_once(function, "SyncFailed", problem.message)
+        else:
+            events.forget(f"{function['metadata']['namespace']}/{function['metadata']['name']}")
+            if before.get("observedGeneration") != after["observedGeneration"]:
+                events.record(function, "Normal", "Synced", "applied the ConfigMap, Service and Deployment "
+                              f"for generation {after['observedGeneration']}")
+        change = status.ready_event(before, after)
+        if change:
+            events.record(function, *change)

@@ -1,0 +1,75 @@
+"""kubeless-config, the server's settings: its keys, defaults and parsing, in one frozen dataclass.
+
+The install manifest writes `KubelessConfig(...).to_data()`; the controller reads `KubelessConfig.from_data(...)` once
+per change of the ConfigMap (not at every reconcile) and compares the result by value: a real change requeues every
+function, a reformatted one does nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from kubeless_api import catalogue as catalogue_rules
+
+KEY_RUNTIMES = "runtime-images"
+
+# Keys Kubeless's manifests carry that no component here reads: kept, with Kubeless's values, so that tools and
+# manifests written for Kubeless find them (enable-build-step: image builds by a Job; service-type: vestigial there).
+KUBELESS_ONLY_KEYS = {"enable-build-step": "false", "service-type": "ClusterIP"}
+
+
+class ConfigError(ValueError):
+    """A key of kubeless-config does not parse; whoever reads it keeps its previous settings."""
+
+
+@dataclass(frozen=True)
+class KubelessConfig:
+    runtime_images: list[dict] = field(default_factory=list)  # the runtime catalogue
+    deployment: dict = field(default_factory=dict)   # a default Deployment merged under every function's own
+    provision_image: str = ""                        # the `prepare` and dependency-cache steps' image
+    provision_image_secret: str = ""                 # its pull secret, if the image is private
+    functions_namespace: str = ""                    # only functions of this namespace; empty: all
+    install_env: dict[str, str] = field(default_factory=dict)  # env of install/compile steps (package indexes)
+    deps_cache_url: str = ""                         # the dependency cache; empty: every pod installs its own
+
+    @classmethod
+    def from_data(cls, data: dict[str, str] | None) -> KubelessConfig:
+        """From a ConfigMap's `data`; a missing key or an empty value takes the default."""
+        data = data or {}
+        try:
+            runtimes = catalogue_rules.parse(data.get(KEY_RUNTIMES) or "[]")
+        except catalogue_rules.CatalogueError as error:
+            raise ConfigError(str(error)) from None
+        install_env = _json_object(data, "install-env")
+        if not all(isinstance(value, str) for value in install_env.values()):
+            raise ConfigError("install-env must be a JSON object of strings")
+        return cls(runtime_images=runtimes, deployment=_json_object(data, "deployment"),
+                   provision_image=_text(data, "provision-image"),
+                   provision_image_secret=_text(data, "provision-image-secret"),
+                   functions_namespace=_text(data, "functions-namespace"), install_env=install_env,
+                   deps_cache_url=_text(data, "deps-cache-url").rstrip("/"))
+
+    def to_data(self) -> dict[str, str]:
+        """The ConfigMap's `data`, every key present, as an install writes it."""
+        return {KEY_RUNTIMES: json.dumps(self.runtime_images, indent=2),
+                "deployment": json.dumps(self.deployment),
+                "provision-image": self.provision_image,
+                "provision-image-secret": self.provision_image_secret,
+                "install-env": json.dumps(self.install_env),
+                "deps-cache-url": self.deps_cache_url,
+                "functions-namespace": self.functions_namespace,
+                **KUBELESS_ONLY_KEYS}
+
+
+def _text(data: dict[str, str], key: str) -> str:
+    return (data.get(key) or "").strip()
+
+
+def _json_object(data: dict[str, str], key: str) -> dict:
+    try:
+        value = json.loads(data.get(key) or "{}")
+    except ValueError as error:
+        raise ConfigError(f"{key} is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a JSON object")
+    return value

@@ -1,0 +1,134 @@
+"""The CRDs: each kind's schema, printer columns and spec field names.
+
+The field names are Kubeless's (hyphenated, as its CLI wrote them); everything that writes or reads a spec takes
+them from here. The plugin checks a handler with the schema's own pattern, so it and the API server never disagree.
+"""
+from __future__ import annotations
+
+from kubeless_api.meta import GROUP, KINDS, VERSION
+
+# Spec fields whose names are easy to mistype
+CONTENT_TYPE = "function-content-type"
+FUNCTION_NAME = "function-name"
+HOST_NAME = "host-name"
+TLS_SECRET = "tls-secret"
+BASIC_AUTH_SECRET = "basic-auth-secret"
+CORS_ENABLE = "cors-enable"
+FUNCTION_SELECTOR = "functionSelector"
+HORIZONTAL_POD_AUTOSCALER = "horizontalPodAutoscaler"
+
+
+def _string(description: str, **extra) -> dict:
+    return {"type": "string", "description": description, **extra}
+
+
+def _free_object(description: str) -> dict:
+    return {"type": "object", "description": description, "x-kubernetes-preserve-unknown-fields": True}
+
+
+CONDITIONS_SCHEMA = {
+    "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+    "items": {"type": "object", "required": ["type", "status"], "properties": {
+        "type": {"type": "string"}, "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+        "reason": {"type": "string"}, "message": {"type": "string"},
+        "observedGeneration": {"type": "integer", "format": "int64"},
+        "lastTransitionTime": {"type": "string", "format": "date-time"}}}}
+
+FUNCTION_SPEC = {
+    "type": "object",
+    "properties": {
+        "handler": _string("<module>.<function>, e.g. hello.handler",
+                           pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z_][A-Za-z0-9_]*$"),
+        "function": _string("the code: text, base64, or a URL, as function-content-type says"),
+        CONTENT_TYPE: _string("text, base64 or url, then optionally +zip or +compressedtar, then +deps",
+                                         pattern=r"^((text|base64|url)(\+(zip|compressedtar))?(\+deps)?)?$"),
+        "checksum": _string("sha256:<hex> of the code as given", pattern=r"^(sha256:[0-9a-f]{64})?$"),
+        "runtime": _string("a runtime id of the catalogue, e.g. python3.11"),
+        "timeout": {"description": "seconds a call may take", "x-kubernetes-int-or-string": True,
+                    "x-kubernetes-validations": [{
+                        "rule": "type(self) == int ? self > 0 : self.matches('^[0-9]*$')",
+                        "message": "timeout must be a whole number of seconds"}]},
+        "deps": _string("the dependency file's content (requirements.txt, package.json, go.mod, ...)"),
+        "deployment": _free_object("a partial apps/v1 Deployment merged into the generated one"),
+        "service": _free_object("a partial core/v1 ServiceSpec"),
+        HORIZONTAL_POD_AUTOSCALER: _free_object("an autoscaling HorizontalPodAutoscaler for the function"),
+    },
+}
+
+FUNCTION_STATUS = {
+    "type": "object",
+    "properties": {
+        "observedGeneration": {"type": "integer", "format": "int64"},
+        "replicas": {"type": "integer"},
+        "readyReplicas": {"type": "integer"},
+        "conditions": CONDITIONS_SCHEMA,
+    },
+}
+
+TRIGGER_STATUS = {"type": "object", "properties": {"observedGeneration": {"type": "integer", "format": "int64"},
+                                                    "conditions": CONDITIONS_SCHEMA}}
+
+LABEL_SELECTOR = {"type": "object", "properties": {
+    "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+    "matchExpressions": {"type": "array", "items": {"type": "object", "required": ["key", "operator"], "properties": {
+        "key": {"type": "string"}, "operator": {"type": "string"},
+        "values": {"type": "array", "items": {"type": "string"}}}}}}}
+
+TRIGGER_SPECS = {
+    "HTTPTrigger": {"type": "object", "required": [FUNCTION_NAME], "properties": {
+        FUNCTION_NAME: _string("the Function in the same namespace"),
+        HOST_NAME: _string("the Ingress host"),
+        "path": _string("the path, without the leading /"),
+        "tls": {"type": "boolean", "description": "ask cert-manager (ACME) for a certificate"},
+        TLS_SECRET: _string("an existing TLS secret"),
+        BASIC_AUTH_SECRET: _string("an htpasswd secret (nginx, traefik)"),
+        "gateway": _string("the ingress controller", enum=["nginx", "traefik", "kong"]),
+        CORS_ENABLE: {"type": "boolean"}}},
+    "CronJobTrigger": {"type": "object", "required": ["schedule", FUNCTION_NAME], "properties": {
+        "schedule": _string("a cron schedule, e.g. */5 * * * *"),
+        FUNCTION_NAME: _string("the Function in the same namespace"),
+        "payload": {"description": "JSON sent as the call's body", "x-kubernetes-preserve-unknown-fields": True}}},
+    "KafkaTrigger": {"type": "object", "required": ["topic", FUNCTION_SELECTOR], "properties": {
+        "topic": _string("the Kafka topic"), FUNCTION_SELECTOR: LABEL_SELECTOR}},
+    "NATSTrigger": {"type": "object", "required": ["topic", FUNCTION_SELECTOR], "properties": {
+        "topic": _string("the NATS subject"), FUNCTION_SELECTOR: LABEL_SELECTOR}},
+}
+
+READY_CONDITION = '.status.conditions[?(@.type=="Ready")]'
+PRINTER_COLUMNS = {
+    "Function": [
+        {"name": "Runtime", "type": "string", "jsonPath": ".spec.runtime"},
+        {"name": "Handler", "type": "string", "jsonPath": ".spec.handler"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{READY_CONDITION}.status"},
+        {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
+        {"name": "Reason", "type": "string", "jsonPath": f"{READY_CONDITION}.reason"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+    "HTTPTrigger": [{"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"},
+                    {"name": "Host", "type": "string", "jsonPath": f".spec.{HOST_NAME}"}],
+    "CronJobTrigger": [{"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+                       {"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"}],
+    "KafkaTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
+    "NATSTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
+}
+
+
+def crd(kind: str) -> dict:
+    plural = KINDS[kind]
+    spec_schema = FUNCTION_SPEC if kind == "Function" else TRIGGER_SPECS[kind]
+    status_schema = FUNCTION_STATUS if kind == "Function" else TRIGGER_STATUS
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP, "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
+                      "categories": ["kubeless"]},
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": PRINTER_COLUMNS[kind],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                    "spec": spec_schema, "status": status_schema}}}}],
+        },
+    }
