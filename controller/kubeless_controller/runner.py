@@ -216,14 +216,14 @@ class Runner:
 
     @staticmethod
     def _identity(owner: dict, child: dict) -> tuple:
-        meta = child["metadata"]
-        return child["kind"], meta["namespace"], meta["name"], owner["metadata"]["uid"]
+        metadata = child["metadata"]
+        return child["kind"], metadata["namespace"], metadata["name"], owner["metadata"]["uid"]
 
     def _check_ownership(self, owner: dict, child: dict) -> None:
         """Checked once per child and controller run: after that, only this controller applies the child."""
         if self._identity(owner, child) in self._owned:
             return
-        meta = child["metadata"]
+        metadata = child["metadata"]
         try:
             existing = self.client.get(resources.object_path(child))
         except ApiError as error:
@@ -231,12 +231,12 @@ class Runner:
                 return
             raise
         controller = controlled_by(existing)
-        where = f"{child['kind']} {meta['namespace']}/{meta['name']}"
+        where = f"{child['kind']} {metadata['namespace']}/{metadata['name']}"
         owner_kind = owner["kind"]
         if controller and controller.get("uid") == owner["metadata"]["uid"]:
             return
         if existing["metadata"].get("deletionTimestamp") or (
-                controller and controller.get("kind") == owner_kind and controller.get("name") == meta["name"]):
+                controller and controller.get("kind") == owner_kind and controller.get("name") == metadata["name"]):
             raise Blocked(f"waiting for the garbage collector to delete the {where} of a previous "
                           f"{owner_kind.lower()} of the same name")
         raise Blocked(f"{where} already exists and does not belong to this {owner_kind.lower()}; delete it or "
@@ -248,8 +248,8 @@ class Runner:
         key = object_key(owner)
         if (kind, key) in self._pruned:
             return
-        meta = owner["metadata"]
-        child_path = resources.path(api_version, kind, meta["namespace"], meta["name"])
+        metadata = owner["metadata"]
+        child_path = resources.path(api_version, kind, metadata["namespace"], metadata["name"])
         try:
             child = self.client.get(child_path)
         except ApiError as error:
@@ -257,7 +257,7 @@ class Runner:
                 raise
         else:
             controller = controlled_by(child)
-            if controller and controller.get("uid") == meta["uid"]:
+            if controller and controller.get("uid") == metadata["uid"]:
                 try:
                     self.client.delete(child_path, uid=child["metadata"]["uid"])
                 except ApiError as error:

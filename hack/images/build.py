@@ -52,10 +52,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-FORMAT_VERSION = 1  # bump when a change to this file changes the archives it writes
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))  # the shared API package: image names (stdlib only, like this tool)
+from kubeless_api import meta  # noqa: E402
+
+FORMAT_VERSION = 1  # bump when a change to this file changes the archives it writes
 IMAGES_DIR = REPO_ROOT / "hack" / "images"
-REPOSITORY_PREFIX = "localhost/kubeless/"
 DEFAULT_TAG = "0.1.0"
 CONTAINERD_NAMESPACE = "k8s.io"
 # Candidates as the configured archives offer them, whatever this host has installed: a package installed from a
@@ -608,7 +610,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 def image_reference(name: str, tag: str) -> str:
-    return f"{REPOSITORY_PREFIX}{name}:{tag}"
+    return meta.image(name, tag)
 
 
 def image_config(recipe: Recipe, parent: Mapping[str, Any] | None, layers: Sequence[Layer],

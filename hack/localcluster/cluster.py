@@ -35,6 +35,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))  # the shared API package: image names and the version (stdlib only)
+from kubeless_api import meta  # noqa: E402
 STATE = Path(os.environ.get("KUBELESS_CLUSTER_STATE", REPO / ".cluster"))
 LOGS = STATE / "logs"
 PKI = STATE / "pki"
@@ -532,10 +534,6 @@ def ctr_bin() -> Path:
     return component_bins()["ctr"]
 
 
-def project_version() -> str:
-    return (REPO / "VERSION").read_text().strip()
-
-
 def load_images(bins: dict[str, Path], sock: Path) -> None:
     """Build (content-keyed cache) and import every image of the repo into containerd's k8s.io namespace: the
     cluster's own (pause), the base images and the product's images; there is no registry here."""
@@ -566,7 +564,7 @@ def up() -> None:
     start(procs["kube-apiserver"])
     # fence before any pod can exist
     install_fence()
-    write_containerd_config(bins, f"localhost/kubeless/pause:{project_version()}")
+    write_containerd_config(bins, meta.image("pause", meta.project_version()))
     start(procs["containerd"])
     wait_for("kube-apiserver", api_ready, 90, procs["kube-apiserver"].logfile, "kube-apiserver")
     start(procs["kube-controller-manager"])

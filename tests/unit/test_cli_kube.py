@@ -151,5 +151,5 @@ def test_the_package_version_is_the_repository_version():
 def test_the_entry_point_and_package_data():
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'kubectl-kubeless = "kubectl_kubeless.cli:main"' in pyproject
-    assert re.search(r'kubectl_kubeless = \[.*"catalogue\.json".*\]', pyproject)
+    assert re.search(r'kubeless_api = \[.*"catalogue\.json".*\]', pyproject)
     assert os.access(REPO / "hack" / "build-plugin.sh", os.X_OK)
