@@ -42,3 +42,5 @@ METRIC_DURATION = "function_duration_seconds"  # a histogram with DURATION_BUCKE
 METRIC_STUCK = "function_stuck_calls"          # timed-out calls still running
 METRIC_LABEL_METHOD = "method"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# the `le` labels of the histogram's buckets, exactly as every runtime writes them
+DURATION_BUCKET_LABELS = (*map(repr, DURATION_BUCKETS), "+Inf")

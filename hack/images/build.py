@@ -29,6 +29,9 @@ Recipe keys (all optional but `name`):
   user, workdir, env, cmd, entrypoint   image config; unset ones are inherited from the parent
 Every layer also gets /etc/passwd and /etc/group (root, and kubeless = 1000 with home /tmp) and a 1777 /tmp;
 /bin, /sbin, /lib and /lib64 are merged into /usr and left as symlinks.
+
+One file, although long: `python3 hack/images/build.py` must run with nothing but the standard library on a fresh
+machine, before any virtualenv exists, and the OCI format, apt resolution and layer writing share its types.
 """
 from __future__ import annotations
 

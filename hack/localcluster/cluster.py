@@ -12,6 +12,9 @@ This machine shapes several choices, each named where it is made:
 - pod traffic must never leave the machine: a FORWARD DROP fence goes in before any pod starts, the bridge has no
   masquerade, and CoreDNS has no upstream.
 
+One module, although long: it is one start-up sequence and its mirror-image teardown, and a reader checks that
+`down` undoes exactly what `up` did by reading the two side by side.
+
     cluster.py up | down | status | kubeconfig
 """
 from __future__ import annotations

@@ -3,8 +3,9 @@
 
 Why it is built this way:
 
-* Standard library only, one file: it is copied into every function image, so it
-  must not bring dependencies that could clash with the function's own.
+* Standard library only, one file (hence its length): it is copied into every
+  function image, so it must not bring dependencies or module names that could
+  clash with the function's own.
 * One thread per connection (``ThreadingHTTPServer``) and the function runs inline
   on that thread. The old runtime forked a process per call (~100 req/s); handing
   each call to an executor thread costs a queue hop and two thread switches

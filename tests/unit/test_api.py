@@ -164,3 +164,28 @@ def test_dig():
     assert meta.dig({"a": {"b": {"c": 1}}}, "a", "b", "c") == 1
     assert meta.dig({"a": None}, "a", "b", default={}) == {}
     assert meta.dig({"a": [1]}, "a", "b") is None
+
+
+# --- the runtime contract --------------------------------------------------------------------------------------
+
+RUNTIME_SOURCES = {
+    "python": [REPO / "runtimes" / "python" / "kubeless_runtime.py"],
+    "nodejs": sorted((REPO / "runtimes" / "nodejs").glob("**/*.js")),
+    "go": sorted(p for p in (REPO / "runtimes" / "go" / "kubeless" / "pkg").glob("**/*.go")
+                 if not p.name.endswith("_test.go")),
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIME_SOURCES))
+def test_every_runtime_uses_the_contracts_names(runtime: str):
+    """The runtimes are other languages and cannot import the contract: their sources must name what it names
+    (tests/unit/test_runtime_contract.py checks what they do with them)."""
+    from kubeless_api import contract
+
+    source = "\n".join(path.read_text() for path in RUNTIME_SOURCES[runtime])
+    names = [contract.ENV_HANDLER, contract.ENV_MODULE, contract.ENV_TIMEOUT, contract.ENV_RUNTIME,
+             contract.ENV_MEMORY_LIMIT, contract.ENV_PORT, contract.ENV_BODY_LIMIT, *contract.EVENT_HEADERS,
+             contract.PATH_HEALTH, contract.PATH_METRICS, contract.METRIC_CALLS, contract.METRIC_FAILURES,
+             contract.METRIC_DURATION, contract.METRIC_STUCK]
+    missing = [name for name in names if name not in source]
+    assert not missing, f"the {runtime} runtime does not name {missing}"
