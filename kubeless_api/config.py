@@ -31,6 +31,9 @@ class KubelessConfig:
     functions_namespace: str = ""                    # only functions of this namespace; empty: all
     install_env: dict[str, str] = field(default_factory=dict)  # env of install/compile steps (package indexes)
     deps_cache_url: str = ""                         # the dependency cache; empty: every pod installs its own
+    # "true": Function authors are trusted with host namespaces, privileged containers, NodePorts
+    # (controller/kubeless_controller/functions/policy.py says what is refused otherwise)
+    allow_privileged_functions: bool = False
 
     @classmethod
     def from_data(cls, data: dict[str, str] | None) -> KubelessConfig:
@@ -47,7 +50,8 @@ class KubelessConfig:
                    provision_image=_text(data, "provision-image"),
                    provision_image_secret=_text(data, "provision-image-secret"),
                    functions_namespace=_text(data, "functions-namespace"), install_env=install_env,
-                   deps_cache_url=_text(data, "deps-cache-url").rstrip("/"))
+                   deps_cache_url=_text(data, "deps-cache-url").rstrip("/"),
+                   allow_privileged_functions=_flag(data, "allow-privileged-functions"))
 
     def to_data(self) -> dict[str, str]:
         """The ConfigMap's `data`, every key present, as an install writes it."""
@@ -58,11 +62,19 @@ class KubelessConfig:
                 "install-env": json.dumps(self.install_env),
                 "deps-cache-url": self.deps_cache_url,
                 "functions-namespace": self.functions_namespace,
+                "allow-privileged-functions": str(self.allow_privileged_functions).lower(),
                 **KUBELESS_ONLY_KEYS}
 
 
 def _text(data: dict[str, str], key: str) -> str:
     return (data.get(key) or "").strip()
+
+
+def _flag(data: dict[str, str], key: str) -> bool:
+    value = _text(data, key).lower() or "false"
+    if value not in ("true", "false"):
+        raise ConfigError(f'{key} must be "true" or "false", not {value!r}')
+    return value == "true"
 
 
 def _json_object(data: dict[str, str], key: str) -> dict:

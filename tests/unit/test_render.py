@@ -224,9 +224,10 @@ def test_merge_template_rules():
     assert defaults["nested"] == {"x": 1, "y": 2}, "inputs are not modified"
 
 
-def test_openshift_style_empty_security_context_is_kept():
+def test_openshift_style_empty_security_context_keeps_the_platforms_user():
     config = replace(CONFIG, deployment={"spec": {"template": {"spec": {"securityContext": {}}}}})
-    assert pod_spec(function(), config)["securityContext"] == {}
+    assert pod_spec(function(), config)["securityContext"] == {"runAsNonRoot": True,
+                                                                "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def test_init_containers_take_the_resources_of_the_first_given_init_container():

@@ -1,12 +1,15 @@
 """The Function reconciler: render, apply, status, events."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from kubeless_api import conditions, meta, resources
 from kubeless_controller.client import ApiError
-from kubeless_controller.functions import render, status
+from kubeless_controller.functions import policy, render, status
 from kubeless_controller.runner import Blocked, Runner, Watch
+
+log = logging.getLogger(__name__)
 
 
 def function_key(obj: dict) -> str | None:
@@ -69,6 +72,13 @@ class FunctionReconciler:
             children = render.children(function, runner.settings)
         except render.RenderError as error:
             return None, Problem(status.INVALID_SPEC, str(error))
+        except (TypeError, AttributeError, KeyError, ValueError) as error:  # a shape no check foresaw
+            log.warning("cannot render %s/%s: %s: %s", function["metadata"]["namespace"],
+                        function["metadata"]["name"], type(error).__name__, error)
+            return None, Problem(status.INVALID_SPEC, f"the spec cannot be rendered: {type(error).__name__}: {error}")
+        missing = FunctionReconciler.missing_service_account(function, runner)
+        if missing:
+            return None, Problem(status.INVALID_SPEC, missing)
         try:
             applied = runner.apply_children(function, children)
         except ApiError as error:
@@ -79,6 +89,22 @@ class FunctionReconciler:
         except Blocked as error:
             return None, Problem(status.RESOURCE_EXISTS, str(error), error)
         return next((child for child in applied if child["kind"] == "Deployment"), None), None
+
+    @staticmethod
+    def missing_service_account(function: dict, runner: Runner) -> str | None:
+        """A function may run as a service account of its own namespace, never as one that is not there."""
+        account = policy.service_account(function["spec"])
+        if not account or runner.settings.allow_privileged_functions:
+            return None
+        namespace = function["metadata"]["namespace"]
+        try:
+            runner.client.get(resources.path("v1", "ServiceAccount", namespace, account))
+        except ApiError as error:
+            if error.not_found:
+                return (f"{policy.POD}.serviceAccountName: service account {account} does not exist in namespace "
+                        f"{namespace}; create it, or deploy without --service-account")
+            raise
+        return None
 
     @staticmethod
     def write_status(function: dict, before: dict, after: dict, problem: Problem | None, runner: Runner) -> None:

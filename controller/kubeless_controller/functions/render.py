@@ -10,9 +10,11 @@ import hashlib
 import json
 import shlex
 
-from kubeless_api import catalogue, contract, meta, schema
+from kubeless_api import catalogue, contract, meta, schema, shapes
 from kubeless_api.catalogue import Runtime
 from kubeless_api.config import KubelessConfig
+from kubeless_api.meta import dig
+from kubeless_controller.functions import policy
 from kubeless_depcache import protocol as depcache
 
 
@@ -182,10 +184,32 @@ def env_list(values: dict[str, str]) -> list[dict]:
     return [{"name": key, "value": value} for key, value in values.items()]
 
 
+# Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/), for every
+# container and the pod; a user's own securityContext is merged over these field by field.
+RESTRICTED_CONTAINER = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": False, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+FUNCTION_USER = {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
+
+
+def restricted(defaults: dict, own: dict | None) -> dict:
+    """`own` over `defaults`, field by field; capabilities to drop add up."""
+    merged = merge_template(defaults, own or {})
+    drop = [*dig(defaults, "capabilities", "drop", default=[]), *dig(own, "capabilities", "drop", default=[])]
+    if drop:
+        merged["capabilities"]["drop"] = list(dict.fromkeys(drop))
+    return merged
+
+
+def pod_security(own: dict | None) -> dict:
+    """The pod's securityContext. An explicitly empty one keeps the platform's choice of user (OpenShift assigns
+    one per namespace) and gets only the restricted fields."""
+    defaults = RESTRICTED_POD if own == {} else {**FUNCTION_USER, **RESTRICTED_POD}
+    return restricted(defaults, own)
+
+
 def hardened(container: dict) -> dict:
-    container.setdefault("securityContext", {
-        "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": False})
+    container["securityContext"] = restricted(RESTRICTED_CONTAINER, container.get("securityContext"))
     # A failing init container's last log lines become its termination message, which status shows the user.
     container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
     return container
@@ -300,8 +324,10 @@ def pod_template(function: dict, runtime: Runtime | None, template: dict, settin
     port = str(target_port(spec))
     annotations = {**(template.get("metadata") or {}).get("annotations", {}), "prometheus.io/scrape": "true",
                    "prometheus.io/path": contract.PATH_METRICS, "prometheus.io/port": port}
-    pod = {**pod, "containers": [main, *containers[1:]],
-           "automountServiceAccountToken": pod.get("automountServiceAccountToken", False)}
+    # the token only for a function that names a service account: the default one has nothing to grant
+    pod = {**pod, "containers": [main, *(hardened(copy.deepcopy(side)) for side in containers[1:])],
+           "automountServiceAccountToken": pod.get("automountServiceAccountToken",
+                                                   bool(pod.get("serviceAccountName")))}
     if not custom_image:
         volumes += [{"name": name, "emptyDir": {}}, {"name": f"{name}-deps", "configMap": {"name": name}}]
         resources = ((init[0] if init else {}).get("resources")) or {}
@@ -315,8 +341,7 @@ def pod_template(function: dict, runtime: Runtime | None, template: dict, settin
     pod["volumes"] = volumes
     if init:
         pod["initContainers"] = init
-    pod.setdefault("securityContext", {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
-                                       "runAsNonRoot": True})
+    pod["securityContext"] = pod_security(pod.get("securityContext"))
     pod.setdefault("affinity", {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
         "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": meta.function_labels(name)},
                                            "topologyKey": "kubernetes.io/hostname"}}]}})
@@ -385,6 +410,13 @@ def children(function: dict, settings: KubelessConfig) -> list[dict]:
     if not function.get("spec"):
         raise RenderError("the function has no spec")
     spec = function["spec"]
+    try:
+        shapes.check_function_spec(spec)
+        shapes.check(settings.deployment, shapes.DEPLOYMENT, "kubeless-config deployment")
+        if not settings.allow_privileged_functions:
+            policy.check(spec)
+    except (shapes.ShapeError, policy.Refused) as error:
+        raise RenderError(str(error)) from None
     custom = uses_custom_image(spec) and not spec.get("runtime")
     runtime = None if custom else find_runtime(settings.runtime_images, spec.get("runtime", ""))
     objects = [config_map(function, runtime), service(function), deployment(function, runtime, settings)]
