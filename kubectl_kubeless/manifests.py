@@ -27,6 +27,8 @@ def controller_rules() -> list[dict]:
         {"apiGroups": [""], "resources": ["configmaps", "services"],
          "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        # a function may run as a service account of its namespace only if it exists (functions/policy.py)
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["apps"], "resources": ["deployments"],
@@ -65,7 +67,8 @@ def controller_deployment(version: str) -> dict:
                 "prometheus.io/scrape": "true", "prometheus.io/port": "8081", "prometheus.io/path": "/metrics"}},
                 "spec": {
                     "serviceAccountName": meta.CONTROLLER_SERVICE_ACCOUNT,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "controller", "image": meta.image("controller", version), "imagePullPolicy": "IfNotPresent",
                         "env": [{"name": "KUBELESS_NAMESPACE",
@@ -89,7 +92,8 @@ def deps_cache(version: str) -> list[dict]:
             "replicas": 1, "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {
                 "automountServiceAccountToken": False,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+                                    "seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [{
                     "name": "cache", "image": meta.image("controller", version), "imagePullPolicy": "IfNotPresent",
                     "command": ["python3", "-m", "kubeless_depcache"],
@@ -112,7 +116,9 @@ def install_objects(version: str, runtimes: list[dict]) -> list[dict]:
     account = meta.CONTROLLER_SERVICE_ACCOUNT
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        # the server side itself passes Pod Security "restricted", and the namespace holds it to that
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted"}}},
         *(schema.crd(kind) for kind in meta.KINDS),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
