@@ -18,6 +18,10 @@ KEY_RUNTIMES = "runtime-images"
 KUBELESS_ONLY_KEYS = {"enable-build-step": "false", "service-type": "ClusterIP"}
 
 
+# What an install of a given version decides; every other key is the admin's, and an upgrade keeps its value.
+VERSION_KEYS = (KEY_RUNTIMES, "provision-image")
+
+
 class ConfigError(ValueError):
     """A key of kubeless-config does not parse; whoever reads it keeps its previous settings."""
 
@@ -85,3 +89,10 @@ def _json_object(data: dict[str, str], key: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"{key} must be a JSON object")
     return value
+
+
+def upgraded(existing: dict[str, str] | None, fresh: dict[str, str]) -> dict[str, str]:
+    """The data an install writes over a ConfigMap that is already there: the new version's own keys, and the
+    admin's value of every other key (install-env, deployment, functions-namespace, ...)."""
+    kept = {key: value for key, value in (existing or {}).items() if key not in VERSION_KEYS}
+    return {**fresh, **kept}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeless_api import catalogue, conditions, meta, resources
+from kubeless_api import catalogue, conditions, config, meta, resources
 from kubeless_api.config import ConfigError, KubelessConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,3 +189,13 @@ def test_every_runtime_uses_the_contracts_names(runtime: str):
              contract.METRIC_DURATION, contract.METRIC_STUCK]
     missing = [name for name in names if name not in source]
     assert not missing, f"the {runtime} runtime does not name {missing}"
+
+
+def test_an_upgrade_keeps_the_admins_settings_and_takes_the_new_versions():
+    fresh = KubelessConfig(runtime_images=[{"ID": "python", "versions": []}], provision_image="p:2").to_data()
+    existing = {**KubelessConfig(provision_image="p:1").to_data(), "install-env": '{"PIP_INDEX_URL": "http://mine"}',
+                "my-own-key": "x"}
+    data = config.upgraded(existing, fresh)
+    assert data["install-env"] == '{"PIP_INDEX_URL": "http://mine"}' and data["my-own-key"] == "x"
+    assert data["provision-image"] == "p:2" and data["runtime-images"] == fresh["runtime-images"]
+    assert config.upgraded(None, fresh) == fresh

@@ -71,12 +71,12 @@ def function_status(function: dict, deployment: dict | None, pods: list[dict], r
     }
 
 
-def condition(kind: str, status: bool, reason: str, message: str, previous: dict[str, dict], now: datetime,
+def condition(condition_type: str, status: bool, reason: str, message: str, previous: dict[str, dict], now: datetime,
               generation: int) -> dict:
     value = "True" if status else "False"
-    before = previous.get(kind) or {}
+    before = previous.get(condition_type) or {}
     since = before.get("lastTransitionTime") if before.get("status") == value else None
-    return {"type": kind, "status": value, "reason": reason, "message": message,
+    return {"type": condition_type, "status": value, "reason": reason, "message": message,
             "lastTransitionTime": since or meta.rfc3339(now), "observedGeneration": generation}
 
 
@@ -199,12 +199,12 @@ def pod_progress(pod: dict) -> str:
     return f"pod {name} is {status.get('phase', 'Pending')}" if name else ""
 
 
-def pod_condition(pod: dict, kind: str) -> dict:
-    return get_condition(pod.get("status"), kind)
+def pod_condition(pod: dict, condition_type: str) -> dict:
+    return get_condition(pod.get("status"), condition_type)
 
 
-def deployment_condition(deployment: dict | None, kind: str) -> dict:
-    return get_condition((deployment or {}).get("status"), kind)
+def deployment_condition(deployment: dict | None, condition_type: str) -> dict:
+    return get_condition((deployment or {}).get("status"), condition_type)
 
 
 def desired_replicas(deployment: dict) -> int:
