@@ -21,12 +21,12 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
 
 from kubeless_api import meta
-from kubectl_kubeless import completion, function, server, serverconfig
-from kubectl_kubeless.command import Factory, global_flags, global_options
+from kubectl_kubeless import completion, function, install, serverconfig
+from kubectl_kubeless.command import Factory, add_command, global_flags, global_options
 from kubectl_kubeless.errors import UserError
 
 # each module registers its commands, in the order the help lists them: register(commands, parents)
-NOUNS = [server, function, serverconfig, completion]
+NOUNS = [install, function, serverconfig, completion]
 PROG = "kubectl kubeless"
 
 ROOT_EXAMPLES = f"""examples:
@@ -55,10 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parents = [global_flags(top=False)]
     for noun in NOUNS:
         noun.register(commands, parents)
-    commands.add_parser("version", parents=parents, usage="%(prog)s", help="print the plugin's version",
-                        description="Print the plugin's version (also the version `install` installs).",
-                        epilog=f"examples:\n  {PROG} version\n",
-                        formatter_class=argparse.RawDescriptionHelpFormatter).set_defaults(run=version)
+    add_command(commands, "version", parents=parents, usage="", summary="print the plugin's version",
+                description="Print the plugin's version (also the version `install` installs).",
+                examples=f"  {PROG} version\n", run=version)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""What every command gets: a Factory (output streams, the namespace, the API client) and kubectl's global flags.
+"""What every command gets: a Factory (output streams, the namespace, the API client), kubectl's global flags, and
+the shape of a command: its parser (`add_command`, `add_noun`) and the `--wait` flags of those that wait.
 
 Named after kubectl's cmdutil.Factory. Commands never touch sys.stdout or the network directly: they ask the
 factory, so a unit test hands in string streams and a fake client and reads what the command did.
@@ -13,6 +14,8 @@ from typing import TextIO
 
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import Client, GlobalOptions, Target, parse_request_timeout, resolve
+
+WAIT_TIMEOUT = "120"  # how long --wait waits unless --wait-timeout says otherwise
 
 
 @dataclass
@@ -103,3 +106,46 @@ def global_flags(*, top: bool) -> argparse.ArgumentParser:
 def global_options(args: argparse.Namespace) -> GlobalOptions:
     return GlobalOptions(kubeconfig=args.kubeconfig, context=args.context, cluster=args.cluster, user=args.user,
                          namespace=args.namespace, request_timeout=args.request_timeout)
+
+
+# --- the shape of a command ------------------------------------------------------------------------------------
+
+def add_command(commands: argparse._SubParsersAction, name: str, *, parents: list[argparse.ArgumentParser],
+                usage: str, summary: str, description: str, examples: str, run=None, aliases: tuple[str, ...] = (),
+                complete: str | None = None) -> argparse.ArgumentParser:
+    """One command (or verb of a noun), shaped as every one is: `usage` after its name, `summary` in its parent's
+    list, `description` atop its --help and `examples`, real command lines that a unit test parses, below it.
+    `run(args, factory)` does the work; `complete` names what shell completion offers for its positional arguments
+    (completion.py)."""
+    parser = commands.add_parser(name, aliases=list(aliases), parents=parents, usage=f"%(prog)s {usage}".rstrip(),
+                                 help=summary, description=description, epilog=f"examples:\n{examples}",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    if run is not None:
+        parser.set_defaults(run=run)
+    if complete is not None:
+        parser.set_defaults(complete=complete)
+    return parser
+
+
+def add_noun(commands: argparse._SubParsersAction, name: str, *, parents: list[argparse.ArgumentParser],
+             summary: str, description: str, examples: str) -> argparse._SubParsersAction:
+    """A noun (`function`, and later `trigger`, `autoscale`, `topic`): a command whose verbs are added to what
+    this returns, with `add_command`."""
+    parser = add_command(commands, name, parents=parents, usage="VERB [flags]", summary=summary,
+                         description=description, examples=examples)
+    return parser.add_subparsers(dest="verb", metavar="VERB", required=True, prog=parser.prog)
+
+
+def add_wait_flags(parser: argparse.ArgumentParser, until: str) -> None:
+    """--wait (`wait until <until>`) and --wait-timeout; `wait_limit` reads them."""
+    parser.add_argument("--wait", action="store_true", help=f"wait until {until}")
+    parser.add_argument("--wait-timeout", default=WAIT_TIMEOUT, metavar="DURATION",
+                        help=f"give up waiting after this long (default {WAIT_TIMEOUT} s)")
+
+
+def wait_limit(args: argparse.Namespace) -> float | None:
+    """The seconds --wait may take (--wait-timeout 0: the default), None without --wait. Read before any request,
+    so a bad duration stops the command before it changes anything."""
+    if not args.wait:
+        return None
+    return parse_request_timeout(args.wait_timeout) or float(WAIT_TIMEOUT)

@@ -17,9 +17,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubectl_kubeless.command import Factory
+from kubeless_api import resources
+from kubeless_api.catalogue import runtime_ids
+from kubectl_kubeless import objects
+from kubectl_kubeless.command import Factory, add_command
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import GlobalOptions, kubeconfig_paths, merge_kubeconfigs
+from kubectl_kubeless.manifests import load_catalogue
 
 # cobra's ShellCompDirective bits
 DEFAULT = 0  # the shell may also offer files
@@ -125,7 +129,7 @@ def command_names(parser: argparse.ArgumentParser) -> list[tuple[str, list[str],
 
 def suggestions(word: str, names: list[str]) -> list[str]:
     """The commands a mistyped word most likely meant: those it starts, then the close ones (difflib)."""
-    import difflib  # noqa: PLC0415 - only a mistyped command needs it
+    import difflib  # noqa: PLC0415 - start-up: only a mistyped command pays for it (bench/plugin_startup.py)
 
     starts = [name for name in names if name.startswith(word)] if word else []
     close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
@@ -217,39 +221,26 @@ class ClusterLister:
     def names(self, values: dict[str, str], path: str) -> list[str]:
         """metadata.name of every item of a list, asking the API server for metadata only."""
         try:
-            client = self.factory(values).client()
-            response = client.request("GET", path, headers={
-                "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"})
-            if response.status != 200:
-                response.read()
-                return []
-            import json  # noqa: PLC0415
-
-            return sorted(item["metadata"]["name"] for item in json.loads(response.read()).get("items") or [])
+            items = objects.list_metadata(self.factory(values).client(), path)
+            return sorted(item["metadata"]["name"] for item in items)
         except (UserError, OSError, ValueError, KeyError):
             return []
 
     def functions(self, values: dict[str, str]) -> list[str]:
-        from kubeless_api import meta  # noqa: PLC0415
-        from kubectl_kubeless.kube import custom_path  # noqa: PLC0415
-
         try:
             namespace = self.factory(values).namespace()
         except UserError:
             return []
-        return self.names(values, custom_path(namespace, meta.FUNCTIONS))
+        return self.names(values, objects.kubeless_path("Function", namespace))
 
     def namespaces(self, values: dict[str, str]) -> list[str]:
-        return self.names(values, "/api/v1/namespaces")
+        return self.names(values, resources.path("v1", "Namespace"))
 
     def runtimes(self, values: dict[str, str]) -> list[str]:
-        from kubectl_kubeless.manifests import load_catalogue  # noqa: PLC0415
-        from kubeless_api.catalogue import runtime_ids  # noqa: PLC0415
-
         return runtime_ids(load_catalogue())
 
     def kubeconfig_section(self, values: dict[str, str], section: str) -> list[str]:
-        import yaml  # noqa: PLC0415
+        import yaml  # noqa: PLC0415 - start-up: `version` and `--help` do not load PyYAML
 
         documents = []
         for path in kubeconfig_paths(values.get("kubeconfig"), self.environ):
@@ -354,7 +345,7 @@ def completion(args: argparse.Namespace, factory: Factory) -> int:
     return 0
 
 
-EXAMPLES = """examples:
+EXAMPLES = """\
   # complete kubectl-kubeless in this bash session
   source <(kubectl kubeless completion bash)
   # for every zsh session
@@ -366,10 +357,9 @@ EXAMPLES = """examples:
 """
 
 
-def register(commands, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "completion", parents=parents, usage="%(prog)s bash|zsh|fish", help="print a shell completion script",
-        description="Print a script that completes commands, flags, function names and runtimes.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    parser = add_command(commands, "completion", parents=parents, usage="bash|zsh|fish",
+                         summary="print a shell completion script",
+                         description="Print a script that completes commands, flags, function names and runtimes.",
+                         examples=EXAMPLES, run=completion)
     parser.add_argument("shell", choices=sorted(SCRIPTS), metavar="bash|zsh|fish")
-    parser.set_defaults(run=completion)

@@ -22,8 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import quote, urlencode
-
+from urllib.parse import urlencode
 
 from kubeless_api import meta
 from kubectl_kubeless.errors import UserError
@@ -96,7 +95,7 @@ def merge_kubeconfigs(documents: list[dict]) -> dict:
 def resolve(options: GlobalOptions, environ: dict[str, str] | None = None) -> Target:
     """The target of the requests: reads the kubeconfig files (not the network) and checks that the named context,
     cluster and user exist, so a typo fails before any request with a message naming the file."""
-    import yaml  # noqa: PLC0415 - PyYAML is cheap, but only commands that need a namespace or a server pay for it
+    import yaml  # noqa: PLC0415 - start-up: only commands that need a namespace or a server pay for PyYAML
 
     environ = os.environ if environ is None else environ
     candidates = kubeconfig_paths(options.kubeconfig, environ)
@@ -261,7 +260,7 @@ class Client:
 
     def _connect_static(self) -> None:
         """A pool for a kubeconfig whose credentials are files, inline data or a token: no `kubernetes` import."""
-        import urllib3  # noqa: PLC0415 - cluster commands only
+        import urllib3  # noqa: PLC0415 - start-up: cluster commands only (tests/unit/test_cli_help.py)
 
         cluster, user = self.target.cluster_entry, self.target.user_entry
         where = f"kubeconfig {self.target.kubeconfig}"
@@ -330,7 +329,7 @@ class Client:
     def request(self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float | None = None) -> Response:
         """Send one request and return the answer whatever its status; only a transport failure raises."""
-        import urllib3  # noqa: PLC0415 - comes with kubernetes
+        import urllib3  # noqa: PLC0415 - start-up: cluster commands only
 
         self._connect()
         url = self.target.server + path
@@ -402,7 +401,7 @@ def inline_data(entry: dict, key: str) -> bytes | None:
 
 def tls_context(cluster: dict, user: dict, insecure: bool):
     """The cluster's CA (else the system's roots, as kubectl), and the user's client certificate when it has one."""
-    import ssl  # noqa: PLC0415
+    import ssl  # noqa: PLC0415 - start-up: cluster commands only
 
     ca_data = inline_data(cluster, "certificate-authority")
     if insecure:
@@ -456,15 +455,3 @@ def transport_reason(error: Exception) -> str:
         reason = getattr(current, "reason", None)
         current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
     return re.sub(r"<[^>]+>: ", "", first_line(error))
-
-
-# --- resource paths ------------------------------------------------------------------------------------------------
-
-def core_path(namespace: str, plural: str, name: str | None = None, sub: str | None = None) -> str:
-    path = f"/api/v1/namespaces/{quote(namespace)}/{plural}"
-    return path + (f"/{quote(name)}" if name else "") + (f"/{sub}" if sub else "")
-
-
-def custom_path(namespace: str, plural: str, name: str | None = None) -> str:
-    path = f"/apis/{meta.GROUP}/{meta.VERSION}/namespaces/{quote(namespace)}/{plural}"
-    return path + (f"/{quote(name)}" if name else "")

@@ -1,13 +1,14 @@
-"""Printers every `ls` and `describe` shares: aligned tables, label/value blocks, and `-o json|yaml|name`.
+"""Printers every command shares: aligned tables, label/value blocks, and `-o json|yaml|name`.
 
 Tables follow kubectl's look (upper-case headers, columns three spaces apart, no borders). A cell may hold several
 lines (a function's dependencies or env): the row then takes as many lines, each column staying aligned, which is how
-Kubeless showed them.
+Kubeless showed them. JSON is indented by 4, as kubectl prints it; `-o name` is kubectl's `kind.group/name`.
 """
 from __future__ import annotations
 
 import json
-from kubeless_api import meta
+
+from kubeless_api import resources
 
 
 GAP = "   "
@@ -44,17 +45,17 @@ def without_managed_fields(obj):
     return obj
 
 
-def dump(obj, output: str, *, indent: int = 2) -> str:
+def dump(obj, output: str) -> str:
     """`-o json` or `-o yaml` of an object or a list of them."""
     obj = without_managed_fields(obj)
     if output == "json":
-        return json.dumps(obj, indent=indent) + "\n"
+        return json.dumps(obj, indent=4) + "\n"
     return yaml_dump(obj)
 
 
 def yaml_dump(obj) -> str:
     """Block style, and code (multi-line strings) as `|` literals that read like the file they came from."""
-    import yaml  # noqa: PLC0415 - only the yaml printer needs PyYAML
+    import yaml  # noqa: PLC0415 - start-up: `version` and `--help` do not load PyYAML (bench/plugin_startup.py)
 
     class Dumper(yaml.SafeDumper):
         pass
@@ -70,15 +71,20 @@ def yaml_dump(obj) -> str:
 def dump_all(objects: list[dict], output: str) -> str:
     """Several objects: a kubectl List in JSON, YAML documents separated by `---`."""
     if len(objects) == 1:
-        return dump(objects[0], output, indent=4)
+        return dump(objects[0], output)
     if output == "json":
-        return dump({"apiVersion": "v1", "kind": "List", "items": objects}, "json", indent=4)
+        return dump({"apiVersion": "v1", "kind": "List", "items": objects}, "json")
     return "".join("---\n" + dump(obj, "yaml") for obj in objects)
 
 
-def resource_name(kind: str, name: str) -> str:
-    """`-o name`: `function.kubeless.io/hello`, as kubectl prints custom resources."""
-    return f"{kind.lower()}.{meta.GROUP}/{name}"
+def names(objects: list[dict]) -> str:
+    """`-o name`: one `function.kubeless.io/hello`, `namespace/kubeless`, ... a line, as kubectl prints them."""
+    return "".join(resources.display_name(obj) + "\n" for obj in objects)
+
+
+def objects_output(objects: list[dict], output: str) -> str:
+    """What a command made (or, in a dry run, would make) as `-o name`, `json` or `yaml`."""
+    return names(objects) if output == "name" else dump_all(objects, output)
 
 
 def compact_json(value) -> str:

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import argparse
 
-
-from kubeless_api import catalogue, config, meta
-from kubectl_kubeless.command import Factory
+from kubeless_api import catalogue, config, meta, resources
+from kubectl_kubeless.command import Factory, add_command
 from kubectl_kubeless.errors import UserError
-from kubectl_kubeless.kube import ApiError, Client, core_path
+from kubectl_kubeless.kube import ApiError, Client
 
-CRD_PATH = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{meta.FUNCTIONS}.{meta.GROUP}"
+CRD_PATH = resources.path("apiextensions.k8s.io/v1", "CustomResourceDefinition", name=f"{meta.FUNCTIONS}.{meta.GROUP}")
 
 
 def config_location(client: Client, environ: dict[str, str]) -> tuple[str, str]:
     namespace, name = environ.get("KUBELESS_NAMESPACE"), environ.get("KUBELESS_CONFIG")
     if not (namespace and name):
         try:
-            annotations = client.get(CRD_PATH).get("metadata", {}).get("annotations") or {}
+            annotations = meta.dig(client.get(CRD_PATH), "metadata", "annotations", default={})
         except ApiError:  # not allowed to read CRDs, or not installed: the defaults say where to look
             annotations = {}
         namespace = namespace or annotations.get(meta.ANNOTATION_NAMESPACE)
@@ -34,8 +33,7 @@ def read_runtimes(client: Client, environ: dict[str, str]) -> tuple[str, list[st
     """(`namespace/name` of the ConfigMap, its runtime ids); ApiError when it cannot be read."""
     namespace, name = config_location(client, environ)
     location = f"{namespace}/{name}"
-    config_map = client.get(core_path(namespace, "configmaps", name))
-    text = (config_map.get("data") or {}).get(config.KEY_RUNTIMES)
+    text = meta.dig(client.get(resources.path("v1", "ConfigMap", namespace, name)), "data", config.KEY_RUNTIMES)
     if not text:
         raise ApiError(0, "Invalid", f"ConfigMap {location} has no {config.KEY_RUNTIMES} key")
     try:
@@ -58,7 +56,7 @@ def check_runtime(factory: Factory, runtime: str) -> None:
         return
     if runtime not in ids:
         raise UnknownRuntime(f"invalid runtime: {runtime}. Supported runtimes are: {', '.join(ids) or '(none)'} "
-                        f"(from ConfigMap {location})")
+                             f"(from ConfigMap {location})")
 
 
 def get_server_config(args: argparse.Namespace, factory: Factory) -> int:
@@ -70,12 +68,11 @@ def get_server_config(args: argparse.Namespace, factory: Factory) -> int:
     return 0
 
 
-def register(commands, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "get-server-config", parents=parents, usage="%(prog)s [flags]", help="print the runtimes the server supports",
-        description="Print where the Kubeless configuration is and the runtimes it supports.",
-        epilog="examples:\n  kubectl kubeless get-server-config\n"
-               "  # a configuration in another namespace than kubeless\n"
-               "  KUBELESS_NAMESPACE=faas kubectl kubeless get-server-config\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(run=get_server_config)
+def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    add_command(commands, "get-server-config", parents=parents, usage="[flags]",
+                summary="print the runtimes the server supports",
+                description="Print where the Kubeless configuration is and the runtimes it supports.",
+                examples="  kubectl kubeless get-server-config\n"
+                         "  # a configuration in another namespace than kubeless\n"
+                         "  KUBELESS_NAMESPACE=faas kubectl kubeless get-server-config\n",
+                run=get_server_config)

@@ -6,9 +6,10 @@ import argparse
 import pytest
 
 from kubeless_api import contract
-from kubectl_kubeless import function, status
+from kubectl_kubeless import objects, readiness
+from kubectl_kubeless.function import call, listing, spec
 from kubectl_kubeless.errors import UserError
-from kubectl_kubeless.function import FunctionOptions, build_function, update_patch
+from kubectl_kubeless.function.spec import FunctionOptions, build_function, update_patch
 from kubectl_kubeless.source import Code
 
 CODE = Code("def handler(event, context):\n    return 'hi'\n", "text", "sha256:" + "a" * 64)
@@ -25,7 +26,7 @@ def deploy_args(**given) -> argparse.Namespace:
 
 
 def options(**given) -> FunctionOptions:
-    parsed = function.parse_options(deploy_args(**given), deploy=True)
+    parsed = spec.parse_options(deploy_args(**given), deploy=True)
     parsed.namespace = "ns"
     parsed.code = CODE
     return parsed
@@ -92,15 +93,15 @@ def test_dependencies_go_to_spec_deps():
 
 
 def test_a_custom_image_needs_no_runtime_handler_or_code():
-    parsed = function.parse_options(deploy_args(runtime=None, handler=None, from_file=None,
-                                                runtime_image="localhost/me:1"), deploy=True)
+    parsed = spec.parse_options(deploy_args(runtime=None, handler=None, from_file=None,
+                                                     runtime_image="localhost/me:1"), deploy=True)
     fn = build_function(parsed)
     assert "runtime" not in fn["spec"] and "handler" not in fn["spec"] and "function" not in fn["spec"]
     assert pod_spec(fn)["containers"][0]["image"] == "localhost/me:1"
 
 
 def test_schedule_makes_a_cron_job_trigger_named_after_the_function():
-    trigger = function.cron_trigger(options(schedule="*/5 * * * *"))
+    trigger = spec.cron_trigger(options(schedule="*/5 * * * *"))
     assert trigger == {"apiVersion": "kubeless.io/v1beta1", "kind": "CronJobTrigger",
                        "metadata": {"name": "hello", "namespace": "ns",
                                     "labels": {"created-by": "kubeless", "function": "hello"}},
@@ -132,7 +133,7 @@ def test_schedule_makes_a_cron_job_trigger_named_after_the_function():
 ])
 def test_bad_flags_are_refused_with_a_message_naming_them(given, message):
     with pytest.raises(UserError, match=None) as refused:
-        function.parse_options(deploy_args(**given), deploy=True)
+        spec.parse_options(deploy_args(**given), deploy=True)
     assert message in str(refused.value)
 
 
@@ -147,7 +148,7 @@ def stored() -> dict:
 
 def update_options(**given) -> FunctionOptions:
     args = deploy_args(**{"runtime": None, "handler": None, "from_file": None, **given})
-    return function.parse_options(args, deploy=False)
+    return spec.parse_options(args, deploy=False)
 
 
 def test_an_update_of_one_flag_patches_only_that_field():
@@ -159,7 +160,7 @@ def test_an_update_of_one_flag_patches_only_that_field():
 def test_update_defaults_nothing_unlike_kubeless():
     nothing = update_options()
     assert nothing.timeout is None and nothing.port is None and nothing.image_pull_policy is None
-    assert not function.given_for_update(nothing)
+    assert not spec.given_for_update(nothing)
     assert update_patch(stored(), nothing) == {}
 
 
@@ -199,7 +200,7 @@ def test_node_selectors_replace_the_old_ones():
     patch = update_patch(stored(), update_options(node_selectors=["disk=hdd"]))
     assert patch["spec"]["deployment"]["spec"]["template"]["spec"] == {"nodeSelector": {"zone": None,
                                                                                         "disk": "hdd"}}
-    merged = function.apply_merge_patch(stored(), patch)
+    merged = objects.apply_merge_patch(stored(), patch)
     assert pod_spec(merged)["nodeSelector"] == {"disk": "hdd"}
 
 
@@ -228,8 +229,8 @@ def test_labels_merge_and_keep_the_service_selecting_the_pods():
 
 
 def test_merge_patch_follows_rfc_7386():
-    assert function.apply_merge_patch({"a": 1, "b": {"c": 2, "d": 3}, "l": [1]},
-                                      {"b": {"c": None, "e": 4}, "l": [2], "n": "x"}) == \
+    assert objects.apply_merge_patch({"a": 1, "b": {"c": 2, "d": 3}, "l": [1]},
+                                     {"b": {"c": None, "e": 4}, "l": [2], "n": "x"}) == \
         {"a": 1, "b": {"d": 3, "e": 4}, "l": [2], "n": "x"}
 
 
@@ -246,39 +247,39 @@ def with_status(fn: dict, ready: str, reason: str, ready_replicas: int = 0, gene
 
 def test_ls_row_reads_the_status():
     fn = build_function(options())
-    assert function.ls_row(with_status(fn, "True", "MinimumReplicasAvailable", 1)) == [
+    assert listing.ls_row(with_status(fn, "True", "MinimumReplicasAvailable", 1)) == [
         "hello", "ns", "hello.handler", "python3.11", "", "1/1 READY"]
-    assert function.ls_row(with_status(fn, "False", "InstallFailed"))[-1] == "0/1 NOT READY (InstallFailed)"
-    assert function.ls_row(with_status(fn, "False", "Deploying"))[-1] == "0/1 NOT READY"
+    assert listing.ls_row(with_status(fn, "False", "InstallFailed"))[-1] == "0/1 NOT READY (InstallFailed)"
+    assert listing.ls_row(with_status(fn, "False", "Deploying"))[-1] == "0/1 NOT READY"
     stale = with_status(fn, "False", "InstallFailed", generation=2, observed=1)
-    assert function.ls_row(stale)[-1] == "0/1 NOT READY"
+    assert listing.ls_row(stale)[-1] == "0/1 NOT READY"
 
 
 def test_ls_row_falls_back_to_the_deployment_then_missing():
     fn = build_function(options())
-    assert function.ls_row(fn, {"status": {"replicas": 2, "readyReplicas": 1}})[-1] == "1/2 READY"
-    assert function.ls_row(fn, {"status": {"replicas": 1}})[-1] == "0/1 NOT READY"
-    assert function.ls_row(fn, None)[-1] == "MISSING: Check controller logs"
+    assert listing.ls_row(fn, {"status": {"replicas": 2, "readyReplicas": 1}})[-1] == "1/2 READY"
+    assert listing.ls_row(fn, {"status": {"replicas": 1}})[-1] == "0/1 NOT READY"
+    assert listing.ls_row(fn, None)[-1] == "MISSING: Check controller logs"
 
 
 def test_ls_wide_has_as_many_values_as_headers():
     fn = build_function(options(env=["A=1"], memory="64Mi", label=["team=web"]))
-    row = function.ls_row(fn, None, wide=True)
-    assert len(row) == len(function.ls_headers(True))
-    assert dict(zip(function.ls_headers(True), row))["MEMORY"] == "64Mi"
-    assert dict(zip(function.ls_headers(True), row))["ENV"] == "A = 1"
-    assert "team : web" in dict(zip(function.ls_headers(True), row))["LABEL"]
+    row = listing.ls_row(fn, None, wide=True)
+    assert len(row) == len(listing.ls_headers(True))
+    assert dict(zip(listing.ls_headers(True), row))["MEMORY"] == "64Mi"
+    assert dict(zip(listing.ls_headers(True), row))["ENV"] == "A = 1"
+    assert "team : web" in dict(zip(listing.ls_headers(True), row))["LABEL"]
 
 
 def test_node_dependencies_show_one_line_per_package():
     fn = {"spec": {"runtime": "nodejs20", "deps": '{"dependencies": {"lodash": "^4", "express": "4.19"}}'}}
-    assert function.dependencies_text(fn) == "lodash: ^4\nexpress: 4.19"
-    assert function.dependencies_text({"spec": {"runtime": "python3.11", "deps": "requests\n"}}) == "requests"
+    assert listing.dependencies_text(fn) == "lodash: ^4\nexpress: 4.19"
+    assert listing.dependencies_text({"spec": {"runtime": "python3.11", "deps": "requests\n"}}) == "requests"
 
 
 def test_describe_shows_kubeless_fields_and_the_conditions():
     fn = with_status(build_function(options(env=["A=1"], memory="64Mi")), "False", "FunctionCrashed")
-    text = function.describe_text(fn)
+    text = listing.describe_text(fn)
     assert "Name:" in text and "hello" in text
     assert 'Label:         {"created-by":"kubeless","function":"hello"}' in text
     assert 'Envvar:        [{"name":"A","value":"1"}]' in text
@@ -289,35 +290,35 @@ def test_describe_shows_kubeless_fields_and_the_conditions():
 
 def test_wait_state_needs_ready_for_the_current_generation():
     fn = build_function(options())
-    assert status.wait_state(fn) == "waiting"
-    assert status.wait_state(with_status(fn, "True", "MinimumReplicasAvailable", 1)) == "ready"
-    assert status.wait_state(with_status(fn, "True", "MinimumReplicasAvailable", 1, generation=2)) == "waiting"
-    assert status.wait_state(with_status(fn, "False", "CompileFailed")) == "failed"
-    assert status.wait_state(with_status(fn, "False", "Deploying")) == "waiting"
+    assert readiness.wait_state(fn) == "waiting"
+    assert readiness.wait_state(with_status(fn, "True", "MinimumReplicasAvailable", 1)) == "ready"
+    assert readiness.wait_state(with_status(fn, "True", "MinimumReplicasAvailable", 1, generation=2)) == "waiting"
+    assert readiness.wait_state(with_status(fn, "False", "CompileFailed")) == "failed"
+    assert readiness.wait_state(with_status(fn, "False", "Deploying")) == "waiting"
 
 
 # --- call ---------------------------------------------------------------------------------------------------------
 
 def test_call_content_type_is_kubeless_rule():
-    assert function.call_content_type('{"a": 1}') == "application/json"
-    assert function.call_content_type("[1, 2]") == "application/x-www-form-urlencoded"
-    assert function.call_content_type("hello, world!") == "application/x-www-form-urlencoded"
+    assert call.call_content_type('{"a": 1}') == "application/json"
+    assert call.call_content_type("[1, 2]") == "application/x-www-form-urlencoded"
+    assert call.call_content_type("hello, world!") == "application/x-www-form-urlencoded"
 
 
 def test_call_headers_carry_the_event():
     from datetime import datetime, timezone
 
-    headers = function.event_headers('{"a": 1}', now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    headers = call.event_headers('{"a": 1}', now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
     assert headers["event-time"] == "2026-01-02T03:04:05Z"
     assert headers["event-namespace"] == contract.EVENT_NAMESPACE_CLI
     assert headers["Content-Type"] == headers["event-type"] == "application/json"
     assert len(headers["event-id"]) == 15
-    assert "Content-Type" not in function.event_headers(None)
+    assert "Content-Type" not in call.event_headers(None)
 
 
 def test_call_goes_through_the_service_proxy_by_port_name_else_number():
     named = {"spec": {"ports": [{"name": "http-function-port", "port": 8080}]}}
-    assert function.proxy_path("ns", "hello", named) == \
+    assert call.proxy_path("ns", "hello", named) == \
         "/api/v1/namespaces/ns/services/hello:http-function-port/proxy/"
-    assert function.proxy_path("ns", "hello", {"spec": {"ports": [{"port": 9000}]}}) == \
+    assert call.proxy_path("ns", "hello", {"spec": {"ports": [{"port": 9000}]}}) == \
         "/api/v1/namespaces/ns/services/hello:9000/proxy/"

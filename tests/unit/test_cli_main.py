@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from kubeless_api import meta
+from kubeless_api import meta, resources
 from kubectl_kubeless.manifests import load_catalogue
 from kubeless_api.catalogue import runtime_ids
 
 from kubectl_kubeless import cli, manifests
-from kubectl_kubeless.kube import ApiError, custom_path
+from kubectl_kubeless.kube import ApiError
 
 REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS = custom_path("ns", meta.FUNCTIONS)
+FUNCTIONS = resources.path(meta.API_VERSION, "Function", "ns")
 CONFIG = f"/api/v1/namespaces/{meta.SYSTEM_NAMESPACE}/configmaps/{meta.CONFIG_MAP}"
 
 
@@ -146,7 +146,7 @@ def test_deploy_creates_the_function_and_says_how_to_follow_it(hello):
 def test_deploy_with_schedule_also_creates_the_cron_job_trigger(hello):
     client = FakeClient()
     assert run(deploy(hello, "--schedule", "@hourly"), client)[0] == 0
-    assert [w[1] for w in client.writes] == [FUNCTIONS, custom_path("ns", "cronjobtriggers")]
+    assert [w[1] for w in client.writes] == [FUNCTIONS, resources.path(meta.API_VERSION, "CronJobTrigger", "ns")]
     assert client.writes[1][2]["spec"] == {"schedule": "@hourly", "function-name": "hello"}
 
 
@@ -401,9 +401,9 @@ def ready_status(state: str, reason: str, message: str = "", generation: int = 1
 
 @pytest.fixture
 def no_sleep(monkeypatch):
-    from kubectl_kubeless import function
+    from kubectl_kubeless import objects
 
-    monkeypatch.setattr(function, "POLL_INTERVAL", 0)
+    monkeypatch.setattr(objects, "POLL_INTERVAL", 0)
 
 
 def test_wait_shows_progress_and_returns_once_ready(hello, no_sleep):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from kubeless_api import meta
-from kubectl_kubeless import cli, manifests, server
-from kubectl_kubeless.kube import ApiError
+from kubeless_api import meta, resources
+from kubectl_kubeless import cli, install, manifests
+from kubectl_kubeless.kube import ApiError, Target
 
 OBJECTS = manifests.install_objects(meta.project_version(), manifests.load_catalogue())
 FUNCTIONS = f"/apis/{meta.API_VERSION}/{meta.FUNCTIONS}"
@@ -26,11 +26,14 @@ class Response:
 class FakeApi:
     """Records calls; `present` is the set of paths that exist; `lists` answers the cluster-wide lists."""
 
+    target = Target(("/home/me/.kube/config",), "test", None, None, "default", "https://cluster.test:6443")
+
     def __init__(self, functions: list[tuple[str, str]] = (), present: set[str] | None = None):
         self.calls: list[tuple[str, str, dict | None, dict | None, str]] = []
         self.functions = functions
-        self.present = {server.object_path(o) for o in OBJECTS} if present is None else present
+        self.present = {resources.object_path(o) for o in OBJECTS} if present is None else present
         self.deployments_ready = True
+        self.stored: dict[str, dict] = {}  # objects as the cluster has them, where they differ from OBJECTS
 
     def request(self, method, path, *, query=None, body=None, headers=None, timeout=None):
         self.calls.append((method, path, query, None, ""))
@@ -45,7 +48,11 @@ class FakeApi:
         return body or {}
 
     def get(self, path, **query):
-        deployment = next(o for o in OBJECTS if server.object_path(o) == path)
+        if path in self.stored:
+            return self.stored[path]
+        deployment = next(o for o in OBJECTS if resources.object_path(o) == path)
+        if deployment["kind"] != "Deployment":
+            return deployment
         replicas = deployment["spec"].get("replicas", 1)
         return {**deployment, "metadata": {**deployment["metadata"], "generation": 1},
                 "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
@@ -67,18 +74,19 @@ def run(argv, fake=None, stdin=None):
 
 
 def test_every_kind_installed_has_a_resource_name():
-    assert {o["kind"] for o in OBJECTS} <= set(server.RESOURCES)
+    assert {(o["apiVersion"], o["kind"]) for o in OBJECTS} <= set(resources.RESOURCES)
 
 
 def test_paths_and_names_like_kubectls():
     crd = next(o for o in OBJECTS if o["kind"] == "CustomResourceDefinition")
-    assert server.object_path(crd) == f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
-    assert server.display_name(crd) == f"customresourcedefinition.apiextensions.k8s.io/{crd['metadata']['name']}"
+    assert resources.object_path(crd) == \
+        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+    assert resources.display_name(crd) == f"customresourcedefinition.apiextensions.k8s.io/{crd['metadata']['name']}"
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeless"}}
-    assert (server.object_path(namespace), server.display_name(namespace)) == ("/api/v1/namespaces/kubeless",
-                                                                              "namespace/kubeless")
+    assert (resources.object_path(namespace), resources.display_name(namespace)) == (
+        "/api/v1/namespaces/kubeless", "namespace/kubeless")
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "kubeless"}}
-    assert server.object_path(deployment) == "/apis/apps/v1/namespaces/kubeless/deployments/d"
+    assert resources.object_path(deployment) == "/apis/apps/v1/namespaces/kubeless/deployments/d"
 
 
 @pytest.mark.parametrize("output", ["yaml", "json"])
@@ -95,7 +103,7 @@ def test_install_dry_run_prints_the_objects_and_sends_nothing(output):
 
 def test_install_dry_run_names():
     code, out, _ = run(["install", "--dry-run", "-o", "name"])
-    assert out.splitlines() == [server.display_name(o) for o in OBJECTS]
+    assert out.splitlines() == [resources.display_name(o) for o in OBJECTS]
 
 
 def test_install_applies_each_object_server_side_in_order():
@@ -103,11 +111,23 @@ def test_install_applies_each_object_server_side_in_order():
     code, out, err = run(["install"], fake)
     assert code == 0, err
     patches = [c for c in fake.calls if c[0] == "PATCH"]
-    assert [p for _, p, _, _, _ in patches] == [server.object_path(o) for o in OBJECTS]
+    assert [p for _, p, _, _, _ in patches] == [resources.object_path(o) for o in OBJECTS]
     for (_, _, query, body, content_type), obj in zip(patches, OBJECTS):
         assert query == {"fieldManager": "kubectl-kubeless", "force": "true"}
         assert content_type == "application/apply-patch+yaml" and body == obj
-    assert out.splitlines() == [f"{server.display_name(o)} serverside-applied" for o in OBJECTS]
+    assert out.splitlines() == [f"{resources.display_name(o)} serverside-applied" for o in OBJECTS]
+
+
+def test_reinstalling_keeps_the_admins_kubeless_config():
+    fake = FakeApi()
+    config_map = next(o for o in OBJECTS if o["kind"] == "ConfigMap")
+    where = resources.object_path(config_map)
+    edited = {"install-env": '{"PIP_INDEX_URL": "http://pypi.local/simple/"}', "provision-image": "old:1"}
+    fake.stored[where] = {**config_map, "data": {**config_map["data"], **edited}}
+    assert run(["install"], fake)[0] == 0
+    sent = next(body for method, path, _, body, _ in fake.calls if method == "PATCH" and path == where)
+    assert sent["data"]["install-env"] == edited["install-env"], "the admin's setting survives the upgrade"
+    assert sent["data"]["provision-image"] == config_map["data"]["provision-image"], "the version's own is new"
 
 
 def test_install_wait_follows_each_rollout():
@@ -120,25 +140,25 @@ def test_install_wait_follows_each_rollout():
 
 def test_rollout_states():
     deployment = {"metadata": {"name": "c", "generation": 2}, "spec": {"replicas": 1}}
-    assert server.rollout_state({**deployment, "status": {"observedGeneration": 1}}) == (
+    assert install.rollout_state({**deployment, "status": {"observedGeneration": 1}}) == (
         False, 'waiting for deployment "c" spec update to be observed')
-    assert server.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 0}})[0] is False
-    assert server.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 1,
+    assert install.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 0}})[0] is False
+    assert install.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 1,
                                                           "replicas": 2, "availableReplicas": 1}}) == (
         False, "1 old replicas are pending termination")
-    assert server.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 1,
+    assert install.rollout_state({**deployment, "status": {"observedGeneration": 2, "updatedReplicas": 1,
                                                           "replicas": 1, "availableReplicas": 1}})[0] is True
 
 
 def test_uninstall_order_controller_then_crds_then_rbac_then_namespace():
-    kinds = [o["kind"] for o in server.uninstall_order(OBJECTS)]
+    kinds = [o["kind"] for o in install.uninstall_order(OBJECTS)]
     last = {kind: max(i for i, k in enumerate(kinds) if k == kind) for kind in kinds}
     first = {kind: min(i for i, k in enumerate(kinds) if k == kind) for kind in kinds}
     assert last["Deployment"] < first["CustomResourceDefinition"]
     assert last["ConfigMap"] < first["CustomResourceDefinition"]
-    assert last["CustomResourceDefinition"] < min(first[k] for k in server.RBAC if k in first)
+    assert last["CustomResourceDefinition"] < min(first[k] for k in install.RBAC if k in first)
     assert kinds[-1] == "Namespace"
-    assert sorted(map(json.dumps, server.uninstall_order(OBJECTS))) == sorted(map(json.dumps, OBJECTS))
+    assert sorted(map(json.dumps, install.uninstall_order(OBJECTS))) == sorted(map(json.dumps, OBJECTS))
 
 
 def test_uninstall_without_a_terminal_or_yes_refuses_and_deletes_nothing():
@@ -163,10 +183,10 @@ def test_uninstall_deletes_in_order(argv, stdin):
     fake = FakeApi()
     code, out, err = run(argv, fake, stdin=stdin)
     assert code == 0, err
-    order = server.uninstall_order(OBJECTS)
-    assert [p for _, p, _ in fake.writes()] == [server.object_path(o) for o in order]
+    order = install.uninstall_order(OBJECTS)
+    assert [p for _, p, _ in fake.writes()] == [resources.object_path(o) for o in order]
     assert all(q == {"propagationPolicy": "Background", "dryRun": None} for _, _, q in fake.writes())
-    assert out.splitlines() == [f"{server.display_name(o)} deleted" for o in order]
+    assert out.splitlines() == [f"{resources.display_name(o)} deleted" for o in order]
 
 
 def test_uninstall_dry_run_asks_the_server_to_check_each_deletion():

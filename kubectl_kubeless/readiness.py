@@ -2,25 +2,21 @@
 
 Kubeless had no status (users saw `0/1 NOT READY` and had to read the controller's logs, kubeless #482). Here the
 controller writes `status.replicas`, `status.readyReplicas`, `status.observedGeneration` and conditions (`Ready`,
-`Progressing`) whose reason names what failed. Functions written before that, or by a controller that is not
-running, have no status: `ls` then falls back to the Deployment, as Kubeless did.
+`Progressing`) whose reason names what failed (kubeless_api.conditions). Functions written before that, or by a
+controller that is not running, have no status: `ls` then falls back to the Deployment, as Kubeless did.
+
+Everything here but `summary` reads only the Ready condition and the generations, which every Kubeless kind with a
+status has.
 """
 from __future__ import annotations
-from kubeless_api import conditions
 
+from kubeless_api import conditions, meta
 
-# Other Ready=False reasons than conditions.FAILURE_REASONS (Deploying, Unschedulable, a missing Secret, ...) may still
-# resolve on their own, so `deploy --wait` waits on them.
-FAILURE_REASONS = conditions.FAILURE_REASONS
-STILL_DEPLOYING = conditions.REASON_DEPLOYING
 MISSING = "MISSING: Check controller logs"
 
 
-def condition(function: dict, kind: str) -> dict | None:
-    for item in (function.get("status") or {}).get("conditions") or []:
-        if item.get("type") == kind:
-            return item
-    return None
+def ready_condition(obj: dict) -> dict:
+    return conditions.get_condition(obj.get("status"), conditions.READY)
 
 
 def has_status(function: dict) -> bool:
@@ -32,21 +28,17 @@ def replicas_text(ready: int, replicas: int, is_ready: bool) -> str:
     return f"{ready}/{replicas} {'READY' if is_ready else 'NOT READY'}"
 
 
-def failure(function: dict) -> dict | None:
-    """The Ready condition when it says the function failed for the current generation, else None."""
-    ready = condition(function, conditions.READY)
-    if ready and ready.get("status") == "False" and ready.get("reason") in FAILURE_REASONS and current(function):
-        return ready
-    return None
-
-
-def current(function: dict) -> bool:
+def current(obj: dict) -> bool:
     """The status describes the spec as it is now (the controller has seen the last change)."""
-    generation = (function.get("metadata") or {}).get("generation")
-    status = function.get("status") or {}
-    ready = condition(function, conditions.READY) or {}
-    observed = ready.get("observedGeneration", status.get("observedGeneration"))
+    generation = meta.dig(obj, "metadata", "generation")
+    observed = ready_condition(obj).get("observedGeneration", meta.dig(obj, "status", "observedGeneration"))
     return generation is None or observed == generation
+
+
+def failed(obj: dict) -> bool:
+    """Ready=False for the current generation, with a reason no waiting will fix (conditions.FAILURE_REASONS)."""
+    ready = ready_condition(obj)
+    return ready.get("status") == "False" and ready.get("reason") in conditions.FAILURE_REASONS and current(obj)
 
 
 def summary(function: dict, deployment: dict | None = None) -> str:
@@ -55,27 +47,26 @@ def summary(function: dict, deployment: dict | None = None) -> str:
     if has_status(function):
         status = function["status"]
         ready_count, replicas = status.get("readyReplicas") or 0, status.get("replicas") or 0
-        ready = condition(function, conditions.READY)
+        ready = ready_condition(function)
         is_ready = ready.get("status") == "True" if ready else ready_count > 0
         text = replicas_text(ready_count, replicas, is_ready)
-        reason = (ready or {}).get("reason") or STILL_DEPLOYING
-        shown = ready and ready.get("status") == "False" and reason != STILL_DEPLOYING and current(function)
+        reason = ready.get("reason") or conditions.REASON_DEPLOYING
+        shown = ready.get("status") == "False" and reason != conditions.REASON_DEPLOYING and current(function)
         return f"{text} ({reason})" if shown else text
     if deployment is None:
         return MISSING
-    status = deployment.get("status") or {}
-    ready_count = status.get("readyReplicas") or 0
-    return replicas_text(ready_count, status.get("replicas") or 0, ready_count > 0)
+    ready_count = meta.dig(deployment, "status", "readyReplicas", default=0)
+    return replicas_text(ready_count, meta.dig(deployment, "status", "replicas", default=0), ready_count > 0)
 
 
-def wait_state(function: dict) -> str:
-    """`ready`, `failed` or `waiting`, for `deploy --wait`: ready is Ready=True for the current generation."""
-    ready = condition(function, conditions.READY)
-    if ready is None or not current(function):
+def wait_state(obj: dict) -> str:
+    """`ready`, `failed` or `waiting`, for `--wait`: ready is Ready=True for the current generation."""
+    ready = ready_condition(obj)
+    if not ready or not current(obj):
         return "waiting"
     if ready.get("status") == "True":
         return "ready"
-    return "failed" if failure(function) else "waiting"
+    return "failed" if failed(obj) else "waiting"
 
 
 def condition_line(item: dict) -> str:
