@@ -35,6 +35,11 @@ class KubelessConfig:
     functions_namespace: str = ""                    # only functions of this namespace; empty: all
     install_env: dict[str, str] = field(default_factory=dict)  # env of install/compile steps (package indexes)
     deps_cache_url: str = ""                         # the dependency cache; empty: every pod installs its own
+    # "true": builds of dependencies are shared across namespaces (the cache key leaves the namespace out). Only for
+    # namespaces whose authors trust each other: one function's build serves every function with the same key, and
+    # the key cannot see what differs between namespaces (a short host name like `pypi` names each namespace's own
+    # Service). "false": each namespace builds its own.
+    deps_cache_shared: bool = False
     # "true": Function authors are trusted with host namespaces, privileged containers, NodePorts
     # (controller/kubeless_controller/functions/policy.py says what is refused otherwise)
     allow_privileged_functions: bool = False
@@ -55,6 +60,7 @@ class KubelessConfig:
                    provision_image_secret=_text(data, "provision-image-secret"),
                    functions_namespace=_text(data, "functions-namespace"), install_env=install_env,
                    deps_cache_url=_text(data, "deps-cache-url").rstrip("/"),
+                   deps_cache_shared=_flag(data, "deps-cache-shared"),
                    allow_privileged_functions=_flag(data, "allow-privileged-functions"))
 
     def to_data(self) -> dict[str, str]:
@@ -65,6 +71,7 @@ class KubelessConfig:
                 "provision-image-secret": self.provision_image_secret,
                 "install-env": json.dumps(self.install_env),
                 "deps-cache-url": self.deps_cache_url,
+                "deps-cache-shared": str(self.deps_cache_shared).lower(),
                 "functions-namespace": self.functions_namespace,
                 "allow-privileged-functions": str(self.allow_privileged_functions).lower(),
                 **KUBELESS_ONLY_KEYS}

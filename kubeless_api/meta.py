@@ -30,7 +30,7 @@ SYSTEM_NAMESPACE = "kubeless"
 CONFIG_MAP = "kubeless-config"
 CONTROLLER_NAME = "kubeless-controller-manager"
 CONTROLLER_SERVICE_ACCOUNT = "controller-acct"
-DEPS_CACHE_NAME = "kubeless-deps-cache"
+DEPS_CACHE_NAME = "kubeless-deps-cache"  # its Deployment, Service, ServiceAccount and ClusterRole
 FIELD_MANAGER = "kubeless-controller"
 CLIENT_FIELD_MANAGER = "kubectl-kubeless"
 # The CRD annotations that tell the plugin where an install in another namespace keeps its kubeless-config.

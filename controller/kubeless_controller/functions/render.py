@@ -215,8 +215,43 @@ def hardened(container: dict) -> dict:
     return container
 
 
+# --- the dependency cache (depcache/kubeless_depcache/protocol.py) ----------------------------------------------
+
+# The variables main_container derives from the spec's handler, timeout, runtime, limits and port: no installer reads
+# them, so the cache key leaves them out and functions with the same dependencies share a build whatever their
+# handler (a unit test keeps this set equal to what main_container adds).
+SPEC_VARIABLES = frozenset({contract.ENV_HANDLER, contract.ENV_MODULE, contract.ENV_TIMEOUT, contract.ENV_RUNTIME,
+                            contract.ENV_MEMORY_LIMIT, contract.ENV_PORT})
+# The pod's fields that change where the install step's host names resolve, so what it downloads.
+RESOLUTION_FIELDS = ("hostAliases", "dnsPolicy", "dnsConfig", "hostNetwork")
+DEPS_CACHE_TOKEN_VOLUME = "deps-cache-token"
+
+
+def deps_cache_key(function: dict, runtime: Runtime, install: dict, install_env: list[dict], pod: dict,
+                   settings: KubelessConfig) -> str:
+    """The key of what this function's install step produces (protocol.key says what it covers)."""
+    env = [item for item in install_env if item["name"] not in SPEC_VARIABLES]
+    # a value the controller cannot see (from a ConfigMap, a Secret, the pod) may differ from one namespace to another
+    shared = settings.deps_cache_shared and not any("valueFrom" in item for item in env)
+    return depcache.key(runtime.id, installer_image=install["image"], installer_command=install["command"],
+                        deps=function["spec"].get("deps") or "", env=env,
+                        resolution={name: pod[name] for name in RESOLUTION_FIELDS
+                                    if pod.get(name) not in (None, "", False, [], {})},
+                        namespace="" if shared else function["metadata"]["namespace"])
+
+
+def deps_cache_volumes(init: list[dict]) -> list[dict]:
+    """The token that proves the pod's namespace to the cache (protocol.AUDIENCE), for pods whose init containers use
+    the cache: projected by the kubelet for the pod's service account, whatever automountServiceAccountToken says,
+    and good for the cache only (its audience is no API server's)."""
+    if not any(container["name"] == "deps-fetch" for container in init):
+        return []
+    return [{"name": DEPS_CACHE_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": {
+        "audience": depcache.AUDIENCE, "expirationSeconds": depcache.TOKEN_SECONDS, "path": depcache.TOKEN_FILE}}]}}]
+
+
 def init_containers(function: dict, runtime: Runtime, base_env: list[dict], resources: dict,
-                    settings: KubelessConfig) -> list[dict]:
+                    settings: KubelessConfig, pod: dict) -> list[dict]:
     spec = function["spec"]
     name = function["metadata"]["name"]
     volume = {"name": name, "mountPath": meta.INSTALL_VOLUME}
@@ -235,25 +270,29 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
             check = (f"echo '{sha256_hex(deps)}  {meta.INSTALL_VOLUME}/{runtime.dep_name}' "
                      f"| sha256sum -c - >/dev/null && ")
         cache_url = settings.deps_cache_url
+        install_env = [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
+                                            "KUBELESS_DEPS_FILE": f"{meta.INSTALL_VOLUME}/{runtime.dep_name}",
+                                            "HOME": "/tmp", **install.get("env", {})})]
         # archives bring their own deps file (+deps), whose content the spec does not know: no cache key for them
         cached = bool(cache_url and deps and "deps" not in content_type(spec))
-        cache_env = env_list({"DEPS_CACHE_URL": cache_url, "DEPS_KEY": depcache.key(runtime.id, install["image"], install["command"], deps)})
         skip = f"if [ -f {meta.INSTALL_VOLUME}/{depcache.CACHED_MARK} ]; then exit 0; fi; " if cached else ""
         if cached:
+            cache_env = env_list({"DEPS_CACHE_URL": cache_url,
+                                  "DEPS_KEY": deps_cache_key(function, runtime, install, install_env, pod, settings)})
+            # the token only here: the install step runs the dependencies' own code (setup.py, npm scripts)
+            cache_mounts = [volume, {"name": DEPS_CACHE_TOKEN_VOLUME, "mountPath": depcache.TOKEN_DIR,
+                                     "readOnly": True}]
             containers.append({"name": "deps-fetch", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                                "command": ["sh", "-c", depcache.FETCH_SCRIPT], "env": cache_env,
-                               "volumeMounts": [volume]})
+                               "volumeMounts": cache_mounts})
         containers.append({
             "name": "install", "image": install["image"], "imagePullPolicy": "IfNotPresent",
             "workingDir": meta.INSTALL_VOLUME, "command": ["sh", "-c", skip + check + install["command"]],
-            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
-                                         "KUBELESS_DEPS_FILE": f"{meta.INSTALL_VOLUME}/{runtime.dep_name}",
-                                         "HOME": "/tmp", **install.get("env", {})})],
-            "volumeMounts": [volume]})
+            "env": install_env, "volumeMounts": [volume]})
         if cached:
             containers.append({"name": "deps-store", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                                "command": ["sh", "-c", depcache.STORE_SCRIPT], "env": cache_env,
-                               "volumeMounts": [volume]})
+                               "volumeMounts": cache_mounts})
     elif deps and not install and not runtime.phases.get("compilation"):
         # (a compiled runtime, like Go, takes its dependency file in the compile step)
         raise RenderError(f"runtime {runtime.id} cannot install dependencies")
@@ -331,7 +370,8 @@ def pod_template(function: dict, runtime: Runtime | None, template: dict, settin
     if not custom_image:
         volumes += [{"name": name, "emptyDir": {}}, {"name": f"{name}-deps", "configMap": {"name": name}}]
         resources = ((init[0] if init else {}).get("resources")) or {}
-        init = init_containers(function, runtime, shared_env, resources, settings)
+        init = init_containers(function, runtime, shared_env, resources, settings, pod)
+        volumes += deps_cache_volumes(init)
         if settings.provision_image_secret:
             pod["imagePullSecrets"] = [*(pod.get("imagePullSecrets") or []),
                                        {"name": settings.provision_image_secret}]
