@@ -22,7 +22,7 @@ from typing import TextIO
 
 from kubeless_api import meta
 from kubectl_kubeless import completion, function, install, serverconfig
-from kubectl_kubeless.command import Factory, add_command, global_flags, global_options
+from kubectl_kubeless.command import Factory, add_command, global_flags, global_options, validate_global_options
 from kubectl_kubeless.errors import UserError
 
 # each module registers its commands, in the order the help lists them: register(commands, parents)
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     factory = Factory(global_options(args), stdout, stderr, dict(os.environ if environ is None else environ),
                       injected_client=client, stdin=stdin)
     try:
+        validate_global_options(factory.options)
         return args.run(args, factory) or 0
     except UserError as error:
         print(f"error: {error}", file=stderr, flush=True)

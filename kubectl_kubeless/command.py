@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from kubectl_kubeless import flags
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import Client, GlobalOptions, Target, parse_request_timeout, resolve
 
@@ -50,8 +51,8 @@ class Factory:
 
     def client(self) -> Client:
         if self._client is None:
-            self._client = self.injected_client or Client(self.target(),
-                                                          parse_request_timeout(self.options.request_timeout))
+            self._client = self.injected_client or Client(
+                self.target(), parse_request_timeout(self.options.request_timeout), environ=self.environ)
         return self._client
 
     def ask(self, question: str) -> bool | None:
@@ -108,6 +109,13 @@ def global_options(args: argparse.Namespace) -> GlobalOptions:
                          namespace=args.namespace, request_timeout=args.request_timeout)
 
 
+def validate_global_options(options: GlobalOptions) -> None:
+    """kubectl's Validate step for the global flags, before any command runs: raises UserError."""
+    if options.namespace is not None:
+        flags.namespace(options.namespace)
+    parse_request_timeout(options.request_timeout)
+
+
 # --- the shape of a command ------------------------------------------------------------------------------------
 
 def add_command(commands: argparse._SubParsersAction, name: str, *, parents: list[argparse.ArgumentParser],
@@ -148,4 +156,4 @@ def wait_limit(args: argparse.Namespace) -> float | None:
     so a bad duration stops the command before it changes anything."""
     if not args.wait:
         return None
-    return parse_request_timeout(args.wait_timeout) or float(WAIT_TIMEOUT)
+    return parse_request_timeout(args.wait_timeout, "--wait-timeout") or float(WAIT_TIMEOUT)

@@ -7,9 +7,14 @@ objects as dicts, and the service proxy (`function call`) and log streams (`func
 a GET.
 
 Authentication: the static credentials of a kubeconfig (a CA, a client certificate and key, a bearer token or token
-file, basic auth; files or inline data) are read here, with the stdlib's ssl module. Everything else (exec plugins,
-auth-provider entries, proxy-url, the in-cluster service account) goes through the `kubernetes` package, which gets
-them right. Importing it costs the best part of a second (its client package loads every API model), which a
+file, basic auth; files or inline data) are read here, with the stdlib's ssl module; a plain http:// server (what
+`kubectl proxy` serves) gets no TLS at all, and HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured as kubectl does (an
+https server through a proxy is tunnelled with CONNECT). Everything else (exec plugins, auth-provider entries,
+proxy-url, the in-cluster service account) goes through the `kubernetes` package, which gets them right; what it
+would only log (a credential plugin that failed) is raised here instead.
+
+The kubeconfig is checked before any request: a file of the wrong shape, an entry of the wrong type, a token with a
+line break or `insecure-skip-tls-verify: "maybe"` is one `error:` line naming the entry (client-go refuses them too). Importing it costs the best part of a second (its client package loads every API model), which a
 `function ls` would otherwise pay on every run.
 """
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -110,8 +116,8 @@ def resolve(options: GlobalOptions, environ: dict[str, str] | None = None) -> Ta
     documents = []
     for path in paths:
         try:
-            documents.append(yaml.safe_load(Path(path).read_text()) or {})
-        except (OSError, yaml.YAMLError) as error:
+            documents.append(check_kubeconfig(yaml.safe_load(Path(path).read_text()) or {}, path))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
             raise UserError(f"cannot read kubeconfig {path}: {first_line(error)}") from None
     merged = merge_kubeconfigs(documents)
     kubeconfig = os.pathsep.join(paths)
@@ -127,17 +133,82 @@ def resolve(options: GlobalOptions, environ: dict[str, str] | None = None) -> Ta
     user_name = options.user or context.get("user")
     if options.user and user_name not in merged["users"]:
         raise UserError(f"user \"{user_name}\" not found in kubeconfig {kubeconfig}")
-    server = merged["clusters"][cluster_name].get("server") or ""
-    if not server:
-        raise UserError(f"cluster \"{cluster_name}\" in kubeconfig {kubeconfig} has no server")
-    return Target(tuple(paths), context_name, cluster_name, user_name, context.get("namespace") or "default",
-                  server.rstrip("/"),
-                  cluster_entry=absolute_paths(merged["clusters"][cluster_name], origin(documents, paths, "clusters",
-                                                                                        cluster_name),
+    cluster = check_cluster(merged["clusters"][cluster_name], f"cluster \"{cluster_name}\" in kubeconfig {kubeconfig}")
+    server = cluster.get("server") or ""
+    namespace = context.get("namespace") or "default"
+    if not isinstance(namespace, str) or len(namespace) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+                                                                                 namespace):
+        raise UserError(f"context \"{context_name}\" in kubeconfig {kubeconfig} has namespace {namespace!r}, which is "
+                        "not a DNS-1123 label; fix the kubeconfig or pass -n")
+    check_user(merged["users"].get(user_name) or {}, f"user \"{user_name}\" in kubeconfig {kubeconfig}")
+    return Target(tuple(paths), context_name, cluster_name, user_name, namespace, server.rstrip("/"),
+                  cluster_entry=absolute_paths(cluster, origin(documents, paths, "clusters", cluster_name),
                                                ("certificate-authority",)),
                   user_entry=absolute_paths(merged["users"].get(user_name) or {},
                                             origin(documents, paths, "users", user_name),
                                             ("client-certificate", "client-key", "tokenFile")))
+
+
+# --- the shape of a kubeconfig: what client-go would refuse to unmarshal, refused here with the entry named ------
+
+SECTIONS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
+CLUSTER_STRINGS = ("server", "certificate-authority", "certificate-authority-data", "tls-server-name", "proxy-url")
+USER_STRINGS = ("token", "tokenFile", "username", "password", "client-certificate", "client-certificate-data",
+                "client-key", "client-key-data")
+
+
+def check_kubeconfig(document, path: str) -> dict:
+    """A kubeconfig file is a mapping whose sections are lists of {name, <entry>} mappings."""
+    if not isinstance(document, dict):
+        raise UserError(f"kubeconfig {path} is not a kubeconfig: expected a mapping with clusters, contexts and "
+                        f"users, found a {type(document).__name__}")
+    if not isinstance(document.get("current-context") or "", str):
+        raise UserError(f"kubeconfig {path}: current-context must be a string")
+    for section, key in SECTIONS:
+        entries = document.get(section) or []
+        if not isinstance(entries, list):
+            raise UserError(f"kubeconfig {path}: {section} must be a list of entries (- name: ..., {key}: ...)")
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) \
+                    or not isinstance(entry.get(key) or {}, dict):
+                raise UserError(f"kubeconfig {path}: {section}[{index}] must be a mapping with a name and a {key} "
+                                "mapping")
+    return document
+
+
+def kubeconfig_bool(value, what: str) -> bool:
+    """insecure-skip-tls-verify: a boolean; the strings "true" and "false" mean what they say (a string used to
+    count as true, so "false" turned verification off)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise UserError(f"{what}: insecure-skip-tls-verify must be true or false, not {value!r}")
+
+
+def check_cluster(cluster: dict, where: str) -> dict:
+    for key in CLUSTER_STRINGS:
+        if not isinstance(cluster.get(key) or "", str):
+            raise UserError(f"{where}: {key} must be a string")
+    server = cluster.get("server") or ""
+    if not server:
+        raise UserError(f"{where} has no server")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", server):
+        raise UserError(f"{where}: server {server!r} is not an http(s)://host[:port] URL")
+    return {**cluster, "insecure-skip-tls-verify": kubeconfig_bool(cluster.get("insecure-skip-tls-verify"), where)}
+
+
+def check_user(user: dict, where: str) -> None:
+    for key in USER_STRINGS:
+        value = user.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"{where}: {key} must be a string")
+    if any(character in (user.get("token") or "") for character in "\r\n\t "):
+        raise UserError(f"{where}: the token has a line break or a space; give the token alone, on one line")
+    exec_ = user.get("exec")
+    if exec_ is not None and (not isinstance(exec_, dict) or not isinstance(exec_.get("command"), str)
+                              or not exec_.get("command")):
+        raise UserError(f"{where}: exec must be a mapping with a command (the credential plugin to run)")
 
 
 def origin(documents: list[dict], paths: list[str], section: str, name: str | None) -> str:
@@ -168,7 +239,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def parse_request_timeout(text: str) -> float | None:
+# A limit beyond a day is a typo (kubectl takes any); 0 says "no limit" plainly.
+MAX_REQUEST_TIMEOUT = 24 * 3600.0
+
+
+def parse_request_timeout(text: str, flag: str = "--request-timeout") -> float | None:
     """kubectl's --request-timeout: whole seconds, or a Go duration (1s, 2m, 1m30s); 0 means no limit."""
     text = text.strip()
     if re.fullmatch(r"\d+", text):
@@ -176,8 +251,10 @@ def parse_request_timeout(text: str) -> float | None:
     elif re.fullmatch(f"(?:{_DURATION.pattern})+", text):
         seconds = sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(text))
     else:
-        raise UserError(f"invalid --request-timeout \"{text}\": give whole seconds, or a number followed by a unit "
+        raise UserError(f"invalid {flag} \"{text}\": give whole seconds, or a number followed by a unit "
                         "(e.g. 1s, 2m, 3h)")
+    if seconds > MAX_REQUEST_TIMEOUT:
+        raise UserError(f"invalid {flag} \"{text}\": at most 24h (0 means no limit)")
     return seconds or None
 
 
@@ -225,27 +302,50 @@ class Response:
     reason: str
     headers: dict[str, str]
     raw: object  # urllib3.HTTPResponse, not yet read
+    server: str = ""  # Target.describe(), for a message
+    limit: float | None = None  # the request's time limit
 
     def read(self) -> bytes:
-        try:
+        with self._reading():
             return self.raw.read()
-        finally:
-            self.raw.release_conn()
 
     def chunks(self) -> Iterator[bytes]:
         """The body as it arrives (a log stream with -f never ends on its own)."""
-        try:
+        with self._reading():
             yield from self.raw.stream(64 * 1024)
+
+    @contextmanager
+    def _reading(self):
+        import urllib3  # noqa: PLC0415 - start-up: cluster commands only
+
+        try:
+            yield
+        except urllib3.exceptions.ReadTimeoutError:
+            raise RequestTimeout(self.server, self.limit) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise UserError(f"the answer of {self.server} broke off: {transport_reason(error)}") from None
         finally:
             self.raw.release_conn()
+
+
+class RequestTimeout(UserError):
+    """No answer within --request-timeout. The words are Kubeless' own ("Request timeout exceeded"): scripts grep
+    for them."""
+
+    def __init__(self, server: str, limit: float | None):
+        super().__init__(f"Request timeout exceeded: no answer from {server} within {limit:g} s "
+                         "(--request-timeout); give more, or 0 for no limit" if limit else
+                         f"Request timeout exceeded: no answer from {server}")
 
 
 class Client:
     """JSON over HTTPS to the API server named by a kubeconfig, authenticated by the `kubernetes` package."""
 
-    def __init__(self, target: Target, request_timeout: float | None = None):
+    def __init__(self, target: Target, request_timeout: float | None = None, *,
+                 environ: dict[str, str] | None = None):
         self.target = target
         self.request_timeout = request_timeout
+        self.environ = os.environ if environ is None else environ
         self._configuration = None
         self._static_headers: dict[str, str] = {}
         self._pool = None
@@ -264,18 +364,23 @@ class Client:
 
         cluster, user = self.target.cluster_entry, self.target.user_entry
         where = f"kubeconfig {self.target.kubeconfig}"
-        insecure = bool(cluster.get("insecure-skip-tls-verify"))
-        try:
-            context = tls_context(cluster, user, insecure)
-        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
-            raise UserError(f"cannot use the TLS settings of {where}: {first_line(error)}") from None
-        if insecure:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._static_headers = auth_headers(user, where)
+        proxy = proxy_for(self.target.server, cluster.get("proxy-url"), self.environ)
         # maxsize: connections kept per host; `logs -f` holds one per pod (the kubernetes client keeps 5 per CPU)
-        self._pool = urllib3.PoolManager(
-            maxsize=16, ssl_context=context, cert_reqs="CERT_NONE" if insecure else "CERT_REQUIRED",
-            assert_hostname=False if insecure else None, server_hostname=cluster.get("tls-server-name") or None)
+        settings: dict = {"maxsize": 16}
+        if self.target.server.startswith("https://"):
+            insecure = bool(cluster.get("insecure-skip-tls-verify"))
+            try:
+                context = tls_context(cluster, user, insecure)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                raise UserError(f"cannot use the TLS settings of {where}: {first_line(error)}") from None
+            if insecure:
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            settings.update(ssl_context=context, cert_reqs="CERT_NONE" if insecure else "CERT_REQUIRED",
+                            assert_hostname=False if insecure else None,
+                            server_hostname=cluster.get("tls-server-name") or None)
+        # a plain http:// server (`kubectl proxy`) gets no TLS at all; through a proxy, https is tunnelled (CONNECT)
+        self._pool = urllib3.ProxyManager(proxy, **settings) if proxy else urllib3.PoolManager(**settings)
 
     def _connect_with_kubernetes(self) -> None:
         try:
@@ -290,15 +395,26 @@ class Client:
         import urllib3  # noqa: PLC0415
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        try:
-            if self.target.paths:
-                self._load_kubeconfig(configuration)
-            else:
-                from kubernetes.config import load_incluster_config  # noqa: PLC0415
+        exec_ = self.target.user_entry.get("exec") or {}
+        if exec_ and not command_exists(exec_["command"], self.target.paths[0] if self.target.paths else ""):
+            raise UserError(f"the credential plugin {exec_['command']!r} of the kubeconfig user {self.target.user} "
+                            "is not installed (not found on PATH); install it, or fix users[].user.exec.command")
+        # the kubernetes package logs a failed credential plugin and goes on without credentials: stop instead
+        with logged_errors() as failures:
+            try:
+                if self.target.paths:
+                    self._load_kubeconfig(configuration)
+                else:
+                    from kubernetes.config import load_incluster_config  # noqa: PLC0415
 
-                load_incluster_config(client_configuration=configuration)
-        except ConfigException as error:
-            raise UserError(f"cannot use kubeconfig {self.target.kubeconfig}: {first_line(error)}") from None
+                    load_incluster_config(client_configuration=configuration)
+            except ConfigException as error:
+                raise UserError(f"cannot use kubeconfig {self.target.kubeconfig}: {first_line(error)}") from None
+        if failures:
+            raise UserError(f"cannot get the credentials of the kubeconfig user {self.target.user} "
+                            f"(kubeconfig {self.target.kubeconfig}): {first_line(failures[0])}")
+        if not configuration.proxy:  # the package reads proxy-url only; kubectl also honours HTTPS_PROXY
+            configuration.proxy = proxy_for(self.target.server, None, self.environ)
         self._configuration = configuration
         self._pool = ApiClient(configuration).rest_client.pool_manager
 
@@ -306,6 +422,12 @@ class Client:
         from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger  # noqa: PLC0415
 
         merged = KubeConfigMerger(os.pathsep.join(self.target.paths)).config
+        for node in merged.value.get("clusters") or []:  # the package reads the string "false" as true
+            entry = getattr(node, "value", node)  # the files after the first are wrapped in ConfigNodes
+            cluster = entry.get("cluster") or {}
+            if "insecure-skip-tls-verify" in cluster:
+                cluster["insecure-skip-tls-verify"] = kubeconfig_bool(cluster["insecure-skip-tls-verify"],
+                                                                      f"cluster \"{entry.get('name')}\"")
         context = self.target.context
         if self.target.cluster or self.target.user:
             # --cluster and --user override the context's own: a context made of the chosen pair.
@@ -341,10 +463,14 @@ class Client:
                                      timeout=urllib3.Timeout(total=limit) if limit else
                                      urllib3.Timeout(connect=CONNECT_TIMEOUT, read=None),
                                      preload_content=False, retries=False, redirect=False)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise RequestTimeout(self.target.describe(), limit) from None
         except urllib3.exceptions.HTTPError as error:
             raise UserError(f"cannot reach the Kubernetes API server {self.target.describe()}: "
                             f"{transport_reason(error)}") from None
-        return Response(raw.status, raw.reason or "", dict(raw.headers), raw)
+        except ValueError as error:  # http.client refuses a header value (a token read from a file, say)
+            raise UserError(f"cannot send the request to {self.target.describe()}: {first_line(error)}") from None
+        return Response(raw.status, raw.reason or "", dict(raw.headers), raw, self.target.describe(), limit)
 
     def call(self, method: str, path: str, *, query: dict | None = None, body: dict | list | None = None,
              content_type: str = "application/json") -> dict:
@@ -377,7 +503,7 @@ class Client:
 # --- static kubeconfig credentials ------------------------------------------------------------------------------
 
 # What only the `kubernetes` package (or kubectl) knows how to do: run a credential plugin, refresh an OIDC or cloud
-# token, tunnel through a proxy.
+# token, tunnel through a proxy-url.
 NEEDS_KUBERNETES = {"user": ("exec", "auth-provider"), "cluster": ("proxy-url",)}
 
 
@@ -436,12 +562,94 @@ def auth_headers(user: dict, where: str) -> dict[str, str]:
             token = Path(user["tokenFile"]).read_text().strip()
         except OSError as error:
             raise UserError(f"cannot read the tokenFile of {where}: {first_line(error)}") from None
+    if token and any(character in token for character in "\r\n"):
+        raise UserError(f"the tokenFile of {where} has more than one line; it must hold the token alone")
     if token:
         return {"Authorization": f"Bearer {token}"}
     if user.get("username"):
         pair = f"{user['username']}:{user.get('password') or ''}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
     return {}
+
+
+def command_exists(command: str, kubeconfig: str) -> bool:
+    """client-go's rule for exec.command: a bare name is looked up on PATH, a relative path is relative to the
+    kubeconfig's folder."""
+    import shutil  # noqa: PLC0415 - start-up: exec credential plugins only
+
+    if os.sep not in command:
+        return shutil.which(command) is not None
+    path = os.path.join(os.path.dirname(os.path.abspath(kubeconfig)), os.path.expanduser(command))
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+@contextmanager
+def logged_errors() -> Iterator[list[str]]:
+    """The errors the kubernetes package logs instead of raising (a credential plugin that failed), collected
+    rather than printed."""
+    import logging  # noqa: PLC0415 - start-up: ~4 ms, for commands that use the kubernetes package only
+
+    messages: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        root.removeHandler(handler)
+
+
+def proxy_for(server: str, proxy_url: str | None, environ: dict[str, str]) -> str | None:
+    """The proxy a request to `server` goes through, as kubectl picks it: the cluster's proxy-url, else
+    HTTPS_PROXY (https) or HTTP_PROXY (http), upper or lower case, unless NO_PROXY names the host; never for
+    localhost or a loopback address (Go's http.ProxyFromEnvironment)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415 - already loaded by urlencode's module
+
+    if proxy_url:
+        return proxy_url
+    parts = urlsplit(server)
+    host, port = (parts.hostname or "").lower(), str(parts.port or (443 if parts.scheme == "https" else 80))
+    if not host or host == "localhost" or host.endswith(".localhost") or is_loopback(host):
+        return None
+    name = "HTTPS_PROXY" if parts.scheme == "https" else "HTTP_PROXY"
+    proxy = environ.get(name) or environ.get(name.lower())
+    if not proxy or excluded(host, port, environ.get("NO_PROXY") or environ.get("no_proxy") or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415 - start-up: cluster commands only
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def excluded(host: str, port: str, no_proxy: str) -> bool:
+    """NO_PROXY: `*`, host names (also matching their subdomains; a leading dot too), IPs, CIDRs, any with :port."""
+    import ipaddress  # noqa: PLC0415
+
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                return True
+            continue
+        except ValueError:
+            pass
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != port:
+            continue
+        name = name.lstrip("*").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def transport_reason(error: Exception) -> str:

@@ -1,5 +1,5 @@
 """What every noun does with API objects: read one (or say why it cannot), list them, change one with a merge patch,
-wait until it is ready or gone, and say what its pods are doing.
+wait until it is ready or gone, and say what its pods are doing (and which container stopped, when).
 
 The messages name an object as the user typed it (`function "hello" not found in namespace "ns"`), and a 404 for
 the API itself (the CRD not installed) says so rather than "not found". Paths come from kubeless_api.resources.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Callable
 
 from kubeless_api import meta, resources
@@ -22,6 +23,8 @@ CONFLICT_RETRIES = 5  # a merge patch whose object changed meanwhile (409) is co
 # A list's items as metadata only (names, labels; no specs, no code): the API server's PartialObjectMetadataList,
 # else plain JSON from a server that does not offer it.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+# The kubelet stamps a container's finishedAt with the node's clock, which may be a little behind ours.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 def kubeless_path(kind: str, namespace: str, name: str | None = None) -> str:
@@ -208,3 +211,26 @@ def pod_state(pod: dict) -> str:
 def pod_states(pods: list[dict]) -> str:
     """`hello-1: Init:0/2 (install), hello-2: Running`: what each pod is doing, for a message."""
     return ", ".join(f"{pod['metadata']['name']}: {pod_state(pod)}" for pod in pods)
+
+
+def recent_stop(pods: list[dict], since: datetime) -> dict | None:
+    """The latest stop of a (non-init) container of `pods` that finished at `since` or after, less CLOCK_SKEW:
+    `{pod, container, reason, exit_code, memory_limit, current}`, `current` when the container has not been
+    restarted yet (its log is then the current one, not --previous). None when no container stopped since.
+
+    The restart count cannot tell a stop during a call from one before it without a read before the call, which
+    every call would pay for; the time of the stop tells it, read only when a call failed."""
+    found, latest = None, since - CLOCK_SKEW
+    for pod in pods:
+        limits = {c.get("name"): meta.dig(c, "resources", "limits", "memory")
+                  for c in meta.dig(pod, "spec", "containers", default=[])}
+        for item in meta.dig(pod, "status", "containerStatuses", default=[]):
+            for current, terminated in ((False, meta.dig(item, "lastState", "terminated")),
+                                        (True, meta.dig(item, "state", "terminated"))):
+                finished = readiness.parse_time((terminated or {}).get("finishedAt"))
+                if finished is not None and finished >= latest:
+                    latest = finished
+                    found = {"pod": pod["metadata"].get("name", ""), "container": item.get("name", ""),
+                             "reason": terminated.get("reason") or "Error", "exit_code": terminated.get("exitCode"),
+                             "memory_limit": limits.get(item.get("name")), "current": current}
+    return found

@@ -5,10 +5,15 @@ controller writes `status.replicas`, `status.readyReplicas`, `status.observedGen
 `Progressing`) whose reason names what failed (kubeless_api.conditions). Functions written before that, or by a
 controller that is not running, have no status: `ls` then falls back to the Deployment, as Kubeless did.
 
-Everything here but `summary` reads only the Ready condition and the generations, which every Kubeless kind with a
+`status.restarts` (the restarts of the function's containers and the last stop, OOMKilled among them) shows in
+`ls -o wide` and `describe`: a function can be Ready and still be killed by its memory limit on every large call.
+
+Everything here but `summary` and the restarts reads only the Ready condition and the generations, which every Kubeless kind with a
 status has.
 """
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from kubeless_api import conditions, meta
 
@@ -83,3 +88,60 @@ def short_reason(item: dict) -> str:
     """`InstallFailed: <the message's last line>`: a log tail ends with what went wrong."""
     lines = [line.strip() for line in (item.get("message") or "").splitlines() if line.strip()]
     return f"{item.get('reason') or 'Unknown'}: {lines[-1]}" if lines else item.get("reason") or "Unknown"
+
+
+
+# --- restarts --------------------------------------------------------------------------------------------------
+
+def restarts_column(function: dict, now: datetime) -> str:
+    """`ls -o wide`'s RESTARTS, as kubectl's: `3 (OOMKilled 2m ago)`, `0`; empty without a status (nobody counted)."""
+    if not has_status(function):
+        return ""
+    restarts = function["status"].get("restarts") or {}
+    count, when = restarts.get("count") or 0, parse_time(restarts.get("lastTime"))
+    return f"{count} ({restarts.get('lastReason') or 'Error'} {age(when, now)} ago)" if when else str(count)
+
+
+def restarts_detail(function: dict, now: datetime) -> str:
+    """describe's `Restarts:` row: `3, last OOMKilled (exit code 137) 2m ago at 2026-01-02T03:04:05Z in pod
+    hello-6f9c-x2x7q`."""
+    if not has_status(function):
+        return "<unknown>"
+    restarts = function["status"].get("restarts") or {}
+    count, when = restarts.get("count") or 0, parse_time(restarts.get("lastTime"))
+    if when is None:
+        return str(count)
+    text = (f"{count}, last {restarts.get('lastReason') or 'Error'} (exit code {restarts.get('lastExitCode', '?')}) "
+            f"{age(when, now)} ago at {restarts['lastTime']}")
+    return text + (f" in pod {restarts['lastPod']}" if restarts.get("lastPod") else "")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An API time (RFC 3339, `Z`), None when absent or unreadable (Python 3.10 does not read the `Z`)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def age(moment: datetime, now: datetime) -> str:
+    """kubectl's short duration (`45s`, `2m30s`, `2m`, `5h`, `3d`) from `moment` to `now`; `0s` for a moment in the
+    future (clock skew)."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 120:
+        return f"{seconds}s"
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 192:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    return f"{days}d" if days < 730 else f"{days // 365}y"

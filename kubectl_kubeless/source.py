@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import stat
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -61,22 +63,82 @@ def code_from_bytes(name: str, data: bytes) -> Code:
             return Code(data.decode("utf-8"), "text", checksum(data))
         except UnicodeDecodeError:
             pass
+    check_archive(name, suffix, data)
     return Code(base64.b64encode(data).decode("ascii"), "base64" + suffix, checksum(data))
 
 
 def code_from_url(url: str, data: bytes) -> Code:
     """A URL is stored as is; `data` is what it served when the plugin fetched it, for the checksum."""
-    return Code(url, "url" + archive_suffix(urlsplit(url).path), checksum(data))
+    suffix = archive_suffix(urlsplit(url).path)
+    check_archive(url, suffix, data)
+    return Code(url, "url" + suffix, checksum(data))
+
+
+# The first bytes of what the controller unpacks: a zip (an empty one too), and tar's gzip, bzip2, xz and compress.
+ARCHIVE_MAGIC = {"+zip": (b"PK\x03\x04", b"PK\x05\x06"),
+                 "+compressedtar": (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x1f\x9d")}
+
+
+def check_archive(location: str, suffix: str, data: bytes) -> None:
+    """An archive's name is a promise the pods keep only if the content is one: refuse it here, not in an init
+    container."""
+    if suffix and not data.startswith(ARCHIVE_MAGIC[suffix]):
+        kind = "a zip archive" if suffix == "+zip" else "a compressed tar archive"
+        raise UserError(f"--from-file {location}: the name says {kind}, but the content is not one; give a real "
+                        "archive, or a name without the archive extension")
+
+
+URL_CHARACTERS = r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*"  # RFC 3986's, brackets aside (compiled on first use)
+
+
+def location(value: str, flag: str) -> str:
+    """A --from-file or --dependencies value: a path, or an http(s) URL that parses (host, port, no spaces)."""
+    if "\n" in value or "\x00" in value:
+        raise UserError(f"invalid {flag} {value!r}: a file name or URL on one line")
+    if not is_url(value):
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as error:
+        raise UserError(f"invalid {flag} URL {value!r}: {error} (expected http(s)://host[:port]/path)") from None
+    userinfo, _, host_port = parts.netloc.rpartition("@")
+    if host_port.startswith("["):
+        host_port = host_port[host_port.index("]") + 1:]  # an IPv6 literal, whose brackets urlsplit has checked
+    rest = value[len(f"{parts.scheme}://{parts.netloc}"):]  # the path, query and fragment
+    if not parts.hostname or parts.port == 0 or not re.fullmatch(URL_CHARACTERS, userinfo + host_port + rest) \
+            or re.search(r"%(?![0-9A-Fa-f]{2})", value):
+        raise UserError(f"invalid {flag} URL {value!r}: expected http(s)://host[:port]/path, with spaces, brackets "
+                        "and other special characters percent-encoded (%20)")
+    return value
+
+
+def too_big(flag: str, location: str, size: int, encoded: str = "") -> UserError:
+    limit = f"{meta.CONFIGMAP_LIMIT // (1024 * 1024)} MiB ({meta.CONFIGMAP_LIMIT} bytes)"
+    return UserError(f"{flag} {location} takes {size} bytes{encoded}, over the {limit} a function's ConfigMap "
+                     f"holds; serve it from a URL instead: {flag} https://.../{os.path.basename(location)}")
 
 
 def read_file(location: str, flag: str) -> bytes:
-    if os.path.isdir(location):
-        raise UserError(f"{flag} {location}: is a directory; give a file (an archive such as a .zip for several)")
+    """A regular file no bigger than a ConfigMap holds; a FIFO, a device or a huge file is refused before reading."""
     try:
-        with open(location, "rb") as handle:
-            return handle.read()
+        descriptor = os.open(location, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         raise UserError(f"{flag} {location}: {error.strerror or error}") from None
+    status = os.fstat(descriptor)
+    problem = ("is a directory; give a file (an archive such as a .zip for several)" if stat.S_ISDIR(status.st_mode)
+               else None if stat.S_ISREG(status.st_mode) else "is not a regular file (a pipe or a device?); give a file")
+    if problem or status.st_size > meta.CONFIGMAP_LIMIT:
+        os.close(descriptor)
+        raise UserError(f"{flag} {location}: {problem}") if problem else too_big(flag, location, status.st_size)
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            data = handle.read(meta.CONFIGMAP_LIMIT + 1)
+        except OSError as error:
+            raise UserError(f"{flag} {location}: {error.strerror or error}") from None
+    if len(data) > meta.CONFIGMAP_LIMIT:  # it grew since fstat
+        raise too_big(flag, location, len(data))
+    return data
 
 
 def download(url: str, flag: str) -> bytes:
@@ -114,11 +176,9 @@ def check_size(location: str, code: Code | None, deps: str | None) -> None:
     deps_size = len(deps.encode()) if deps else 0
     if size + deps_size <= meta.CONFIGMAP_LIMIT:
         return
-    limit = f"{meta.CONFIGMAP_LIMIT // (1024 * 1024)} MiB ({meta.CONFIGMAP_LIMIT} bytes)"
     if code and size > deps_size:
-        encoded = " once base64-encoded" if code.content_type.startswith("base64") else ""
-        raise UserError(f"--from-file {location} takes {size} bytes{encoded}, over the {limit} a function's "
-                        f"ConfigMap holds; serve it from a URL instead: --from-file https://.../"
-                        f"{os.path.basename(location)}")
+        raise too_big("--from-file", location, size,
+                      " once base64-encoded" if code.content_type.startswith("base64") else "")
+    limit = f"{meta.CONFIGMAP_LIMIT // (1024 * 1024)} MiB ({meta.CONFIGMAP_LIMIT} bytes)"
     raise UserError(f"the code and --dependencies take {size + deps_size} bytes, over the {limit} a function's "
                     "ConfigMap holds; serve the code from a URL instead (--from-file https://...)")

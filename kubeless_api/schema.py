@@ -62,6 +62,13 @@ FUNCTION_STATUS = {
         "replicas": {"type": "integer"},
         "readyReplicas": {"type": "integer"},
         "conditions": CONDITIONS_SCHEMA,
+        "restarts": {"type": "object", "description": "restarts of the function's containers in its live pods, and "
+                                                      "the last stop", "properties": {
+            "count": {"type": "integer"},
+            "lastReason": {"type": "string", "description": "OOMKilled, Error, ..."},
+            "lastExitCode": {"type": "integer"},
+            "lastTime": {"type": "string", "format": "date-time"},
+            "lastPod": {"type": "string"}}},
     },
 }
 

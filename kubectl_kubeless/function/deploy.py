@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from kubeless_api import meta
 from kubectl_kubeless import completion, flags, objects, printers, readiness
 from kubectl_kubeless.command import Factory, add_command, add_wait_flags, wait_limit
 from kubectl_kubeless.errors import UserError
@@ -77,6 +78,9 @@ def update(args: argparse.Namespace, factory: Factory) -> int:
     if options.runtime:
         check_runtime(factory, options.runtime)
     current = objects.get(factory, KIND, options.namespace, options.name)
+    if options.handler or options.runtime:
+        flags.go_handler(options.handler or meta.dig(current, "spec", "handler"),
+                         options.runtime or meta.dig(current, "spec", "runtime"))
     patch = update_patch(current, options)
     if args.dryrun:
         factory.write(printers.objects_output([objects.apply_merge_patch(current, patch)], args.output or "yaml"))

@@ -64,17 +64,19 @@ def parse_options(args: argparse.Namespace, *, deploy: bool) -> FunctionOptions:
     values = {key: getattr(args, key, None) for key in DEPLOY_DEFAULTS}
     if deploy:
         values = {key: DEPLOY_DEFAULTS[key] if value is None else value for key, value in values.items()}
+    # a new function's name must suit its children; update and the other verbs take any existing one
+    name = flags.function_name(args.name) if deploy else flags.dns_label(args.name, "function name")
     options = FunctionOptions(
-        name=flags.dns_label(args.name, "function name"),
+        name=name,
         runtime=args.runtime or None,
         handler=flags.handler(args.handler) if args.handler else None,
-        from_file=args.from_file or None,
-        dependencies=args.dependencies or None,
-        labels=flags.label_map(args.label),
-        secrets=[flags.dns_label(s, "--secrets name") for s in flags.split_list(args.secrets)],
+        from_file=source.location(args.from_file, "--from-file") if args.from_file else None,
+        dependencies=source.location(args.dependencies, "--dependencies") if args.dependencies else None,
+        labels=flags.own_labels(flags.label_map(args.label), name),
+        secrets=flags.secrets(args.secrets, name),
         env=flags.env_list(args.env) if args.env else None,
-        node_selectors=flags.key_values(args.node_selectors, "--node-selectors") if args.node_selectors else None,
-        service_account=args.service_account or None,
+        node_selectors=flags.label_map(args.node_selectors, "--node-selectors") if args.node_selectors else None,
+        service_account=flags.service_account(args.service_account) if args.service_account else None,
         memory=flags.quantity(args.memory, "--memory") if args.memory else None,
         cpu=flags.quantity(args.cpu, "--cpu") if args.cpu else None,
         runtime_image=args.runtime_image or None,
@@ -86,6 +88,7 @@ def parse_options(args: argparse.Namespace, *, deploy: bool) -> FunctionOptions:
         headless=bool(args.headless),
         schedule=flags.schedule(args.schedule) if getattr(args, "schedule", None) else None,
     )
+    flags.go_handler(options.handler, options.runtime)
     if deploy:
         if not options.runtime and not options.runtime_image:
             raise UserError("either --runtime or --runtime-image must be given")

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from test_cli_main import PROXY, FakeClient, calling, run
 
 from kubeless_api import contract
 from kubectl_kubeless import objects, readiness
@@ -109,8 +112,8 @@ def test_schedule_makes_a_cron_job_trigger_named_after_the_function():
 
 
 @pytest.mark.parametrize(("given", "message"), [
-    (dict(name="Hello_World"), "DNS-1123 label"),
-    (dict(name="a" * 64), "DNS-1123 label"),
+    (dict(name="Hello_World"), "DNS-1035 label"),
+    (dict(name="a" * 64), "DNS-1035 label"),
     (dict(handler="hello"), "<module>.<function>"),
     (dict(handler="hello.world.x"), "<module>.<function>"),
     (dict(handler=None), "--handler is required with --runtime"),
@@ -288,6 +291,40 @@ def test_describe_shows_kubeless_fields_and_the_conditions():
     assert "Ready=False FunctionCrashed: why" in text
 
 
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+OOM_RESTARTS = {"count": 3, "lastReason": "OOMKilled", "lastExitCode": 137, "lastTime": "2026-01-02T03:02:05Z",
+                "lastPod": "hello-6f9c-x2x7q"}
+
+
+def test_ls_wide_ends_with_the_restarts_and_the_last_reason():
+    fn = with_status(build_function(options()), "True", "MinimumReplicasAvailable", 1)
+    headers = listing.ls_headers(True)
+    assert headers == ["NAME", "NAMESPACE", "HANDLER", "RUNTIME", "DEPENDENCIES", "STATUS", "MEMORY", "ENV", "LABEL",
+                       "RESTARTS"]
+    assert listing.ls_headers(False) == headers[:6]
+    assert listing.ls_row(fn, wide=True, now=NOW)[-1] == "0"
+    fn["status"]["restarts"] = OOM_RESTARTS
+    assert listing.ls_row(fn, wide=True, now=NOW)[-1] == "3 (OOMKilled 2m ago)"
+    assert len(listing.ls_row(fn, now=NOW)) == 6
+    assert listing.ls_row(build_function(options()), None, wide=True, now=NOW)[-1] == ""  # no status: not counted
+
+
+def test_describe_shows_the_restarts_with_the_last_reason_and_when():
+    fn = with_status(build_function(options()), "True", "MinimumReplicasAvailable", 1)
+    assert "Restarts:      0\n" in listing.describe_text(fn, now=NOW)
+    fn["status"]["restarts"] = OOM_RESTARTS
+    assert ("Restarts:      3, last OOMKilled (exit code 137) 2m ago at 2026-01-02T03:02:05Z in pod hello-6f9c-x2x7q"
+            in listing.describe_text(fn, now=NOW))
+    assert "Restarts:      <unknown>" in listing.describe_text(build_function(options()), {"status": {}}, now=NOW)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(-3, "0s"), (45, "45s"), (150, "2m30s"), (600, "10m"), (3 * 3600, "3h"),
+                                               (5 * 3600 + 60, "5h1m"), (30 * 3600, "30h"), (3 * 86400, "3d"),
+                                               (800 * 86400, "2y")])
+def test_ages_read_like_kubectls(seconds, text):
+    assert readiness.age(NOW - timedelta(seconds=seconds), NOW) == text
+
+
 def test_wait_state_needs_ready_for_the_current_generation():
     fn = build_function(options())
     assert readiness.wait_state(fn) == "waiting"
@@ -322,3 +359,125 @@ def test_call_goes_through_the_service_proxy_by_port_name_else_number():
         "/api/v1/namespaces/ns/services/hello:http-function-port/proxy/"
     assert call.proxy_path("ns", "hello", {"spec": {"ports": [{"port": 9000}]}}) == \
         "/api/v1/namespaces/ns/services/hello:9000/proxy/"
+
+
+# --- call: the function died while handling it -------------------------------------------------------------------
+
+PODS = "/api/v1/namespaces/ns/pods"
+EOF_STATUS = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503, "reason": "ServiceUnavailable",
+              "message": "error trying to reach service: EOF"}
+
+
+def function_pod(name: str, finished: datetime | None, reason: str = "OOMKilled", exit_code: int = 137,
+                 *, restarted: bool = True, limit: str | None = "128Mi") -> dict:
+    stop = {"terminated": {"reason": reason, "exitCode": exit_code, "finishedAt": call_time(finished)}} if finished \
+        else {}
+    resources = {"limits": {"memory": limit}} if limit else {}
+    state = {"running": {}} if restarted else stop
+    return {"metadata": {"name": name, "labels": {"function": "hello"}},
+            "spec": {"containers": [{"name": "hello", "resources": resources}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "hello", "restartCount": 1 if restarted and finished else 0, "state": state,
+                 "lastState": stop if restarted else {}}]}}
+
+
+def call_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dying(*pods: dict, status: int = 503, body: bytes | None = None, reason: str = "Service Unavailable"):
+    client = calling(status, json.dumps(EOF_STATUS).encode() if body is None else body, reason)
+    for item in pods:
+        client.objects[f"{PODS}/{item['metadata']['name']}"] = item
+    return client
+
+
+@pytest.fixture
+def no_wait(monkeypatch):
+    monkeypatch.setattr(call, "STOP_WAIT", 0)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def test_an_oom_kill_during_the_call_is_named_with_the_limit(no_wait):
+    code, out, err = run(["function", "call", "hello", "-n", "ns", "--data", "x" * 10],
+                         dying(function_pod("hello-1", now())))
+    assert code == 1 and out == ""
+    assert "error: function hello was OOMKilled (limit 128Mi) while handling the call" in err
+    assert "function update hello -n ns --memory" in err
+    assert "error trying to reach service" not in err
+
+
+def test_an_exit_during_the_call_gives_its_code_and_where_its_output_is(no_wait):
+    code, _, err = run(["function", "call", "hello", "-n", "ns"],
+                       dying(function_pod("hello-1", now(), "Error", 1)))
+    assert code == 1
+    assert "error: function hello exited with code 1 while handling the call" in err
+    assert "kubectl logs -n ns hello-1 -c hello --previous" in err
+    _, _, err = run(["function", "call", "hello", "-n", "ns"],
+                    dying(function_pod("hello-1", now(), "Error", 137, restarted=False)))
+    assert "exited with code 137, killed by signal 9 while handling the call" in err
+    assert "kubectl logs -n ns hello-1 -c hello)" in err
+
+
+def test_a_reset_connection_or_a_bad_gateway_also_looks_at_the_pods(no_wait):
+    reset = dict(EOF_STATUS, message="error trying to reach service: read tcp 10.0.0.1:4->10.1.0.5:8080: read: "
+                                     "connection reset by peer")
+    _, _, err = run(["function", "call", "hello", "-n", "ns"],
+                    dying(function_pod("hello-1", now()), body=json.dumps(reset).encode()))
+    assert "was OOMKilled (limit 128Mi)" in err
+    _, _, err = run(["function", "call", "hello", "-n", "ns"],
+                    dying(function_pod("hello-1", now(), limit=None), status=502, body=b"upstream: EOF",
+                          reason="Bad Gateway"))
+    assert "error: function hello was OOMKilled while handling the call" in err
+
+
+def test_a_stop_before_the_call_is_not_blamed_on_it(no_wait):
+    """An OOM kill a minute ago is not this call's: the API server's message stays, as before."""
+    code, _, err = run(["function", "call", "hello", "-n", "ns"],
+                       dying(function_pod("hello-1", now() - timedelta(minutes=1)), function_pod("hello-2", None)))
+    assert code == 1 and "error: error trying to reach service: EOF (is function hello ready?" in err
+
+
+def test_the_kubelets_clock_may_be_a_little_behind():
+    since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    pods = [function_pod("hello-1", since - timedelta(seconds=1))]
+    assert objects.recent_stop(pods, since)["pod"] == "hello-1"
+    assert objects.recent_stop(pods, since + timedelta(seconds=5)) is None
+    newest = function_pod("hello-2", since + timedelta(seconds=1), "Error", 1)
+    assert objects.recent_stop([*pods, newest], since)["reason"] == "Error"
+
+
+def test_the_stop_is_awaited_while_the_kubelet_has_not_reported_it(monkeypatch):
+    class Lagging(FakeClient):
+        reads = 0
+
+        def get(self, path, **query):
+            if path == PODS:
+                self.reads += 1
+                if self.reads == 3:
+                    self.objects[f"{PODS}/hello-1"] = function_pod("hello-1", now())
+            return super().get(path, **query)
+
+    monkeypatch.setattr(call.time, "sleep", lambda seconds: None)
+    client = Lagging(dying().objects)
+    client.raw[PROXY] = dying().raw[PROXY]
+    client.objects[f"{PODS}/hello-1"] = function_pod("hello-1", None)
+    _, _, err = run(["function", "call", "hello", "-n", "ns"], client)
+    assert client.reads == 3 and "was OOMKilled (limit 128Mi)" in err
+
+
+def test_a_call_that_works_or_fails_otherwise_reads_no_pod(no_wait):
+    class Counting(FakeClient):
+        def get(self, path, **query):
+            assert path != PODS, "pods read"
+            return super().get(path, **query)
+
+    for status, body, reason in ((200, b"hi", "OK"), (500, b"EOF in the handler", "Internal Server Error"),
+                                 (408, b"Timeout", "Request Timeout")):
+        client = Counting(dying(function_pod("hello-1", now())).objects)
+        client.raw[PROXY] = calling(status, body, reason).raw[PROXY]
+        code, _, err = run(["function", "call", "hello", "-n", "ns"], client)
+        assert (code == 0) == (status == 200) and "OOMKilled" not in err

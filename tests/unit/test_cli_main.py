@@ -193,7 +193,7 @@ def test_bad_input_is_one_error_line_and_nothing_is_sent(hello, extra, message):
 def test_a_bad_name_is_refused(hello):
     code, _, err = run(["function", "deploy", "Hello_World", "-n", "ns", "-r", "python3.11", "--handler", "a.b",
                         "-f", hello], FakeClient())
-    assert code == 1 and "DNS-1123" in err
+    assert code == 1 and "DNS-1035" in err
 
 
 def test_dry_run_prints_yaml_or_json_and_sends_nothing(hello):
@@ -305,7 +305,8 @@ def test_a_failing_function_prints_its_answer_on_stderr_and_exits_1():
 
 def test_a_timeout_is_named():
     code, _, err = run(["function", "call", "hello", "-n", "ns"], calling(408, b"Timeout", "Request Timeout"))
-    assert code == 1 and "timed out (HTTP 408)" in err and "--timeout" in err
+    assert code == 1 and "\nerror: Request timeout exceeded: function hello ran longer than its timeout (HTTP 408)" \
+        in err and "--timeout" in err
 
 
 def test_no_endpoints_is_the_api_servers_own_answer():

@@ -32,18 +32,23 @@ def test_binary_is_base64_and_the_checksum_is_of_the_raw_bytes(tmp_path):
     assert code.checksum == sha(data)
 
 
+# the first bytes of each kind of archive, and nothing more: enough for the content check
+ARCHIVES = {"f.zip": b"PK\x03\x04rest", "f.tar.gz": b"\x1f\x8b\x08rest", "f.tgz": b"\x1f\x8b\x08rest",
+            "f.tar.bz2": b"BZh91AY", "f.tar.xz": b"\xfd7zXZ\x00rest"}
+
+
 @pytest.mark.parametrize(("name", "kind"), [
     ("f.zip", "base64+zip"), ("f.tar.gz", "base64+compressedtar"), ("f.tgz", "base64+compressedtar"),
     ("f.tar.bz2", "base64+compressedtar"), ("f.tar.xz", "base64+compressedtar"), ("f.py", "text"),
 ])
 def test_archives_get_a_suffix_and_are_always_base64(tmp_path, name, kind):
     path = tmp_path / name
-    path.write_bytes(b"print(1)\n")  # valid UTF-8 even when named as an archive
+    path.write_bytes(ARCHIVES.get(name, b"print(1)\n"))
     assert source.read_code(str(path)).content_type == kind
 
 
 def test_a_url_is_stored_as_a_url_with_the_checksum_of_what_it_served():
-    served = b"def handler(e, c):\n    return 1\n"
+    served = b"PK\x03\x04def handler(e, c):\n    return 1\n"
     fetched = []
 
     def fetch(url, flag):
@@ -76,10 +81,10 @@ def test_a_missing_or_unreadable_file_names_the_flag(tmp_path):
 
 def test_code_over_the_configmap_limit_points_to_url_content(tmp_path):
     path = tmp_path / "big.py"
-    path.write_text("#" * (meta.CONFIGMAP_LIMIT + 1))
+    path.write_text("#" * meta.CONFIGMAP_LIMIT)
     code = source.read_code(str(path))
     with pytest.raises(UserError) as refused:
-        source.check_size(str(path), code, None)
+        source.check_size(str(path), code, "x")
     assert "over the 1 MiB (1048576 bytes)" in str(refused.value)
     assert "--from-file https://" in str(refused.value)
     source.check_size(str(path), source.Code("x" * meta.CONFIGMAP_LIMIT, "text", ""), None)  # at the limit: fine

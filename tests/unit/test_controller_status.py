@@ -206,6 +206,43 @@ def test_unschedulable_replica_failure_and_zero_replicas():
     assert ready_of(compute(dep=deployment(replicas=0)))[:2] == ("False", "ScaledToZero")
 
 
+# --- restarts --------------------------------------------------------------------------------------------------
+
+def stopped(exit_code: int, reason: str, finished: str) -> dict:
+    return {"terminated": {"exitCode": exit_code, "reason": reason, "finishedAt": finished}}
+
+
+def test_restarts_count_every_live_pod_and_name_the_last_stop():
+    """A function that is Ready again after an OOM kill still shows it (ls -o wide, describe)."""
+    first = pod("hello-a", phase="Running", containers=[
+        dict(container("hello", state={"running": {}}, last=stopped(137, "OOMKilled", "2025-01-02T03:00:00Z"),
+                       ready=True), restartCount=2)])
+    second = pod("hello-b", phase="Running", content_hash="previous", containers=[
+        dict(container("hello", state={"running": {}}, last=stopped(1, "Error", "2025-01-02T02:00:00Z"),
+                       ready=True), restartCount=1)])
+    gone = pod("hello-c", deleting=True, containers=[
+        dict(container("hello", last=stopped(1, "Error", "2025-01-02T03:04:00Z")), restartCount=5)])
+    result = compute(dep=deployment(replicas=2, ready=2), pods=[first, second, gone])
+    assert ready_of(result)[0] == "True"
+    assert result["restarts"] == {"count": 3, "lastReason": "OOMKilled", "lastExitCode": 137,
+                                  "lastTime": "2025-01-02T03:00:00Z", "lastPod": "hello-a"}
+
+
+def test_a_container_that_just_stopped_counts_before_its_restart():
+    dead = pod(phase="Running", containers=[container("hello", state=stopped(1, "Error", "2025-01-02T03:04:00Z"))])
+    assert compute(dep=deployment(), pods=[dead])["restarts"] == {
+        "count": 0, "lastReason": "Error", "lastExitCode": 1, "lastTime": "2025-01-02T03:04:00Z", "lastPod": "hello-1"}
+
+
+def test_no_restarts_leave_the_status_as_it_was():
+    """Nothing is added for a function whose containers never stopped: its status is not written again."""
+    healthy = pod(phase="Running", containers=[dict(container("hello", state={"running": {}}, ready=True),
+                                                    restartCount=0)])
+    assert "restarts" not in compute(dep=deployment(ready=1), pods=[healthy])
+    init_retry = pod(init=[container("install", state={"running": {}}, last=stopped(1, "Error", "2025-01-02T03:00Z"))])
+    assert "restarts" not in compute(dep=deployment(), pods=[init_retry])
+
+
 # --- Progressing -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("dep", "expected"), [

@@ -31,6 +31,12 @@ Progressing
 
 Failures are read from the pods of the Deployment's current code (the `kubeless.io/content-hash` annotation), so a
 broken update shows at once while the previous pods still serve, and a fixed one is not blamed for old crashes.
+
+Beside the conditions, `restarts` counts the restarts of the function's containers in its live pods (as kubectl's
+RESTARTS column does) and names the last stop: its reason (OOMKilled, Error), exit code, time and pod. A function
+that is Ready can still be killed by its memory limit on every large call; this is where `ls -o wide` and
+`describe` see it. It is left out while no container ever stopped, so the status of a healthy function does not
+change.
 """
 from __future__ import annotations
 
@@ -62,13 +68,17 @@ def function_status(function: dict, deployment: dict | None, pods: list[dict], r
     deployment_status = (deployment or {}).get("status") or {}
     ready = readiness(deployment, pods, render_error, error_reason)
     progress = progressing(deployment, render_error, error_reason)
-    return {
+    result = {
         "observedGeneration": generation,
         "replicas": deployment_status.get("replicas", 0),
         "readyReplicas": deployment_status.get("readyReplicas", 0),
         "conditions": [condition(conditions.READY, *ready, previous, now, generation),
                        condition(conditions.PROGRESSING, *progress, previous, now, generation)],
     }
+    stopped = restarts(pods)
+    if stopped:
+        result["restarts"] = stopped
+    return result
 
 
 def condition(condition_type: str, status: bool, reason: str, message: str, previous: dict[str, dict], now: datetime,
@@ -111,10 +121,15 @@ def readiness(deployment: dict | None, pods: list[dict], render_error: str | Non
     return False, DEPLOYING, f"0/{desired} replicas ready" + (f": {hint}" if hint else "")
 
 
+def live_pods(pods: list[dict]) -> list[dict]:
+    """The pods that serve or will: not the terminating or evicted ones."""
+    return [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
 def current_pods(deployment: dict | None, pods: list[dict]) -> list[dict]:
     """The live pods of the Deployment's current code, newest first (not the terminating or evicted ones)."""
-    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")
-            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    live = live_pods(pods)
     template = (((deployment or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}
     wanted = (template.get("annotations") or {}).get(CONTENT_HASH)
     if wanted:
@@ -210,6 +225,29 @@ def deployment_condition(deployment: dict | None, condition_type: str) -> dict:
 def desired_replicas(deployment: dict) -> int:
     replicas = (deployment.get("spec") or {}).get("replicas")
     return 1 if replicas is None else replicas
+
+
+# --- Restarts --------------------------------------------------------------------------------------------------
+
+def restarts(pods: list[dict]) -> dict | None:
+    """`{count, lastReason, lastExitCode, lastTime, lastPod}` over the containers (not the init containers, whose
+    failures the conditions name) of the live pods, of any code: an old pod that still serves and is OOM-killed
+    counts. The last stop is the latest `finishedAt` of a container's last termination, or of its current one while
+    it waits to be restarted. None when no container ever stopped."""
+    count, last, last_pod = 0, None, ""
+    for pod in live_pods(pods):
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            count += container.get("restartCount") or 0
+            for terminated in ((container.get("lastState") or {}).get("terminated"),
+                               (container.get("state") or {}).get("terminated")):
+                # the kubelet writes RFC 3339 in seconds and UTC: the strings sort as the times do
+                if terminated and terminated.get("finishedAt") and \
+                        (last is None or terminated["finishedAt"] > last["finishedAt"]):
+                    last, last_pod = terminated, pod["metadata"].get("name", "")
+    if last is None:
+        return {"count": count} if count else None
+    return {"count": count, "lastReason": last.get("reason") or "Error", "lastExitCode": last.get("exitCode", 0),
+            "lastTime": last["finishedAt"], "lastPod": last_pod}
 
 
 # --- Progressing -----------------------------------------------------------------------------------------------
