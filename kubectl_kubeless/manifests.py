@@ -17,35 +17,27 @@ def load_catalogue() -> list[dict]:
 # --- controller, RBAC, configuration ---------------------------------------------------------------------------
 
 def controller_rules() -> list[dict]:
-    """Least privilege: what the reconcile loop reads and writes, and nothing else."""
+    """Least privilege: what the controller's code calls, and nothing else (tests/e2e/test_install.py asks the API
+    server with `kubectl auth can-i`). Children are written with server-side apply (patch; create for a new one),
+    read once by the ownership check (get) and followed by label-selected watches (list, watch); the garbage
+    collector deletes them with their Function, so only a pruned autoscaler is ever deleted here."""
+    write = ["get", "list", "watch", "create", "patch"]
     return [
-        {"apiGroups": [meta.GROUP], "resources": list(meta.KINDS.values()), "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [meta.GROUP], "resources": [f"{p}/status" for p in meta.KINDS.values()],
-         "verbs": ["get", "update", "patch"]},
-        {"apiGroups": [meta.GROUP], "resources": [f"{p}/finalizers" for p in meta.KINDS.values()],
-         "verbs": ["update"]},
-        {"apiGroups": [""], "resources": ["configmaps", "services"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [meta.GROUP], "resources": [meta.FUNCTIONS], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [meta.GROUP], "resources": [f"{meta.FUNCTIONS}/status"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": write},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": write},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": [*write, "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         # a function may run as a service account of its namespace only if it exists (functions/policy.py)
         {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["apps"], "resources": ["deployments"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": ["batch"], "resources": ["cronjobs"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
 
 
 def controller_namespace_rules() -> list[dict]:
     """In its own namespace only: the leader-election Lease."""
-    return [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-             "verbs": ["get", "list", "watch", "create", "update", "patch"]}]
+    return [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
 
 
 def config_map(version: str, runtimes: list[dict]) -> dict:

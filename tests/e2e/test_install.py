@@ -96,3 +96,36 @@ def test_uninstall_removes_everything_and_install_brings_it_back(plugin: Cluster
                lambda: plugin.kubectl("get", "namespace", "kubeless", check=False).returncode != 0)
     kubeless(plugin, "install", "--wait", timeout=300)
     assert plugin.kubectl("get", "crd", "functions.kubeless.io").returncode == 0
+
+
+CONTROLLER = "system:serviceaccount:kubeless:controller-acct"
+DEPS_CACHE = "system:serviceaccount:kubeless:kubeless-deps-cache"
+
+
+@pytest.mark.parametrize("who, verb, resource, namespace, allowed", [
+    (CONTROLLER, "patch", "deployments.apps", "default", True),
+    (CONTROLLER, "watch", "pods", "default", True),
+    (CONTROLLER, "delete", "horizontalpodautoscalers.autoscaling", "default", True),
+    (CONTROLLER, "patch", "functions.kubeless.io/status", "default", True),
+    (CONTROLLER, "update", "leases.coordination.k8s.io", "kubeless", True),
+    (CONTROLLER, "delete", "deployments.apps", "default", False),  # the garbage collector's job
+    (CONTROLLER, "delete", "configmaps", "default", False),
+    (CONTROLLER, "get", "pods", "default", False),
+    (CONTROLLER, "get", "secrets", "default", False),
+    (CONTROLLER, "create", "cronjobs.batch", "default", False),  # no trigger reconciler yet
+    (CONTROLLER, "create", "ingresses.networking.k8s.io", "default", False),
+    (CONTROLLER, "update", "functions.kubeless.io", "default", False),
+    (CONTROLLER, "update", "leases.coordination.k8s.io", "default", False),
+    (CONTROLLER, "get", "nodes", "", False),
+    (CONTROLLER, "create", "tokenreviews.authentication.k8s.io", "", False),
+    (DEPS_CACHE, "create", "tokenreviews.authentication.k8s.io", "", True),
+    (DEPS_CACHE, "get", "secrets", "kubeless", False),
+    (DEPS_CACHE, "list", "pods", "kubeless", False),
+])
+def test_the_server_side_may_do_what_its_code_does_and_nothing_else(installed: Cluster, who: str, verb: str,
+                                                                   resource: str, namespace: str, allowed: bool):
+    resource, _, subresource = resource.partition("/")
+    result = installed.kubectl("auth", "can-i", verb, resource, "--as", who,
+                               *(["--subresource", subresource] if subresource else []),
+                               *(["-n", namespace] if namespace else []), check=False)
+    assert result.stdout.strip() == ("yes" if allowed else "no"), (who, verb, resource, result.stderr)
