@@ -15,8 +15,30 @@ ENV_MEMORY_LIMIT = "FUNC_MEMORY_LIMIT"  # the container's memory limit, a Kubern
 ENV_PORT = "FUNC_PORT"                  # the port to serve on
 ENV_BODY_LIMIT = "FUNC_MEMFILE_MAX"     # the largest request body in bytes, Kubeless's name
 ENV_INSTALL_VOLUME = "KUBELESS_INSTALL_VOLUME"  # where the code and its dependencies are
+# Slow clients: seconds for a request's head (line and headers), and for a kept-alive connection's wait for its next
+# request; seconds for a body once its head is in; how many connections are served at once.
+ENV_HEADER_TIMEOUT = "FUNC_HEADER_TIMEOUT"
+ENV_READ_TIMEOUT = "FUNC_READ_TIMEOUT"
+ENV_MAX_CONNECTIONS = "FUNC_MAX_CONNECTIONS"
+# The pod's terminationGracePeriodSeconds: on SIGTERM a runtime lets running calls finish for up to this, less
+# GRACE_MARGIN, then exits 0.
+ENV_GRACE_PERIOD = "FUNC_GRACE_PERIOD"
 
 DEFAULT_BODY_LIMIT = 100 * 1024 * 1024
+# Without FUNC_MEMFILE_MAX, the body limit is at most FUNC_MEMORY_LIMIT / BODY_LIMIT_MEMORY_SHARE.
+BODY_LIMIT_MEMORY_SHARE = 4
+DEFAULT_HEADER_TIMEOUT = 10
+DEFAULT_READ_TIMEOUT = 60
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_GRACE_PERIOD = 30  # as Kubernetes' terminationGracePeriodSeconds
+# The runtime exits this long before the grace period ends (a tenth of a period shorter than 10 s), so that it
+# exits 0, its access log flushed, before the kubelet's SIGKILL.
+GRACE_MARGIN = 1.0
+# Beyond FUNC_MAX_CONNECTIONS, this many more connections are accepted, each for one request read within
+# RESERVE_HEADER_TIMEOUT (or FUNC_HEADER_TIMEOUT when shorter): GET /healthz and GET /metrics are answered, anything
+# else gets 503 `too many connections`; so the kubelet's probes reach a busy pod. Beyond both: closed at once.
+RESERVE_CONNECTIONS = 32
+RESERVE_HEADER_TIMEOUT = 1.0
 
 # --- a call ----------------------------------------------------------------------------------------------------
 HEADER_EVENT_ID = "event-id"

@@ -47,7 +47,8 @@ METADATA = {"labels": Map(str), "annotations": Map(str)}
 POD_SPEC = {"containers": [CONTAINER], "initContainers": [CONTAINER], "volumes": [VOLUME],
             "securityContext": POD_SECURITY, "serviceAccountName": str, "automountServiceAccountToken": bool,
             "nodeSelector": Map(str), "hostNetwork": bool, "hostPID": bool, "hostIPC": bool,
-            "imagePullSecrets": [{"name": str}], "affinity": dict, "tolerations": [dict]}
+            "imagePullSecrets": [{"name": str}], "affinity": dict, "tolerations": [dict],
+            "terminationGracePeriodSeconds": int}
 DEPLOYMENT = {"metadata": METADATA, "spec": {
     "replicas": int, "strategy": dict, "selector": dict,
     "template": {"metadata": METADATA, "spec": POD_SPEC}}}

@@ -29,6 +29,11 @@ const { REPAIR } = require('./lib/watchdog');
 const { errorMessage } = require('./lib/messages');
 
 const DEFAULT_BODY_LIMIT = 100 * 1024 * 1024;
+const BODY_LIMIT_MEMORY_SHARE = 4; // without FUNC_MEMFILE_MAX, a body may take a quarter of FUNC_MEMORY_LIMIT
+// A Kubernetes quantity: a decimal number, an optional exponent, an optional suffix.
+const QUANTITY = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/;
+const QUANTITY_FACTORS = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20,
+  Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
 
 class ConfigError extends Error {}
 
@@ -55,16 +60,34 @@ function configFromEnv(env) {
     installVolume: env.KUBELESS_INSTALL_VOLUME || '/kubeless',
     maxBodyBytes: bodyLimit(env),
     maxStuckCalls: envNumber(env, 'FUNC_MAX_STUCK', '4', { integer: true, minimum: 1 }),
+    headerTimeout: envNumber(env, 'FUNC_HEADER_TIMEOUT', '10', { minimum: 0.001 }), // seconds, as written
+    readTimeout: envNumber(env, 'FUNC_READ_TIMEOUT', '60', { minimum: 0.001 }),
+    maxConnections: envNumber(env, 'FUNC_MAX_CONNECTIONS', '1024', { integer: true, minimum: 1 }),
+    gracePeriod: envNumber(env, 'FUNC_GRACE_PERIOD', '30', { minimum: 0 }),
   };
 }
 
 /** FUNC_MEMFILE_MAX bytes, as the Python and Go runtimes read it; REQ_MB_LIMIT megabytes, Kubeless' variable for
- * its Node runtime, only when FUNC_MEMFILE_MAX is unset. */
+ * its Node runtime, only when FUNC_MEMFILE_MAX is unset. With neither, 100 MiB, or a quarter of FUNC_MEMORY_LIMIT
+ * when that is less. */
 function bodyLimit(env) {
   if (env.FUNC_MEMFILE_MAX === undefined && env.REQ_MB_LIMIT !== undefined) {
     return Math.floor(envNumber(env, 'REQ_MB_LIMIT', null, { minimum: 0 }) * 1024 * 1024);
   }
-  return envNumber(env, 'FUNC_MEMFILE_MAX', String(DEFAULT_BODY_LIMIT), { integer: true, minimum: 0 });
+  const memory = memoryLimitBytes(env.FUNC_MEMORY_LIMIT || '');
+  const fallback = memory > 0 ? Math.min(DEFAULT_BODY_LIMIT, Math.floor(memory / BODY_LIMIT_MEMORY_SHARE))
+    : DEFAULT_BODY_LIMIT;
+  return envNumber(env, 'FUNC_MEMFILE_MAX', String(fallback), { integer: true, minimum: 0 });
+}
+
+/** FUNC_MEMORY_LIMIT, a Kubernetes quantity (134217728, 128Mi, 1G), in bytes; 0 when it is empty, "0" or
+ * unreadable (the limit is then unknown), as the Python and Go runtimes read it. */
+function memoryLimitBytes(quantity) {
+  const match = QUANTITY.exec(quantity);
+  if (match === null) return 0;
+  const [, number, exponent, suffix] = match;
+  const value = Number(number) * 10 ** Number(exponent || 0) * (suffix ? QUANTITY_FACTORS[suffix] : 1);
+  return value > 0 && value < 2 ** 62 ? Math.floor(value) : 0;
 }
 
 function qualifiedName(config) {
@@ -162,4 +185,6 @@ async function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { configFromEnv, memoryLimitBytes, ConfigError }; // for the tests

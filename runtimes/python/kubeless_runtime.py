@@ -23,6 +23,12 @@ Why it is built this way:
   flushes every tick, so logging costs no syscall per request. Likewise nothing
   on the hot path releases the GIL besides socket I/O: each release under load
   means a thread switch.
+* Slow clients are cut off by the same housekeeping thread, not by socket
+  timeouts: a timeout on a socket costs a poll() and a GIL release per read. Each
+  connection keeps a read deadline (its head's, then its body's), and the thread
+  shuts down the reading side of a connection past it, which wakes its blocked
+  read. Connections beyond FUNC_MAX_CONNECTIONS get a thread of the reserve,
+  which answers /healthz and /metrics only, so that a busy pod stays alive.
 
 Configuration comes from the environment (see ``Config.from_env``). Besides the
 Kubeless variables, FUNC_TERMINATION_LOG names the pod's terminationMessagePath
@@ -37,6 +43,7 @@ import importlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -61,8 +68,17 @@ DEFAULT_CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 BODYLESS_STATUSES = frozenset({204, 304})
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SHUTDOWN_GRACE_SECONDS = 5.0
 MAX_LINE_BYTES = 65536
+DEFAULT_BODY_LIMIT = 100 * 1024 * 1024
+BODY_LIMIT_MEMORY_SHARE = 4  # without FUNC_MEMFILE_MAX, a body may take a quarter of FUNC_MEMORY_LIMIT
+RESERVE_CONNECTIONS = 32  # beyond FUNC_MAX_CONNECTIONS, for /healthz and /metrics
+RESERVE_HEADER_TIMEOUT = 1.0  # a reserve connection's head must arrive within this (or FUNC_HEADER_TIMEOUT)
+NEVER = float("inf")
+# A Kubernetes quantity: a decimal number, an optional exponent, an optional suffix.
+QUANTITY = re.compile(r"\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?",
+                      re.ASCII)
+QUANTITY_FACTORS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+                    "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 
 Function = Callable[[dict, dict], Any]
 Headers = Mapping[str, str]
@@ -80,20 +96,32 @@ class Config:
     install_volume: str
     max_body_bytes: int
     max_stuck_calls: int
+    header_timeout: float
+    read_timeout: float
+    max_connections: int
+    grace_period: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
+        memory_limit = env.get("FUNC_MEMORY_LIMIT", "")
+        default_body_limit = DEFAULT_BODY_LIMIT
+        if memory_bytes := memory_limit_bytes(memory_limit):
+            default_body_limit = min(DEFAULT_BODY_LIMIT, memory_bytes // BODY_LIMIT_MEMORY_SHARE)
         return cls(
             handler_name=env.get("FUNC_HANDLER", ""),
             module_name=env.get("MOD_NAME", ""),
             timeout=_env_number(env, "FUNC_TIMEOUT", "180", float, minimum=0.001),
             runtime=env.get("FUNC_RUNTIME", ""),
-            memory_limit=env.get("FUNC_MEMORY_LIMIT", ""),
+            memory_limit=memory_limit,
             host=env.get("FUNC_HOST", "0.0.0.0"),
             port=_env_number(env, "FUNC_PORT", "8080", int, minimum=0),
             install_volume=env.get("KUBELESS_INSTALL_VOLUME", "/kubeless"),
-            max_body_bytes=_env_number(env, "FUNC_MEMFILE_MAX", str(100 * 1024 * 1024), int, minimum=0),
+            max_body_bytes=_env_number(env, "FUNC_MEMFILE_MAX", str(default_body_limit), int, minimum=0),
             max_stuck_calls=_env_number(env, "FUNC_MAX_STUCK", "4", int, minimum=1),
+            header_timeout=_env_number(env, "FUNC_HEADER_TIMEOUT", "10", float, minimum=0.001),
+            read_timeout=_env_number(env, "FUNC_READ_TIMEOUT", "60", float, minimum=0.001),
+            max_connections=_env_number(env, "FUNC_MAX_CONNECTIONS", "1024", int, minimum=1),
+            grace_period=_env_number(env, "FUNC_GRACE_PERIOD", "30", float, minimum=0),
         )
 
     @property
@@ -104,6 +132,12 @@ class Config:
     def timeout_number(self) -> int | float:
         """The timeout as a person wrote it: 180, not 180.0."""
         return int(self.timeout) if self.timeout.is_integer() else self.timeout
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long SIGTERM lets running calls finish: the pod's grace period but for a margin (a second, or a
+        tenth of a short one), so that the runtime exits, its log flushed, before the kubelet's SIGKILL."""
+        return self.grace_period - min(1.0, self.grace_period / 10)
 
     def context(self) -> dict[str, Any]:
         return {
@@ -123,6 +157,20 @@ def _env_number(env: Mapping[str, str], name: str, default: str, kind: type, min
     if not value >= minimum:  # written this way round to reject NaN too
         raise ValueError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def memory_limit_bytes(quantity: str) -> int:
+    """FUNC_MEMORY_LIMIT, a Kubernetes quantity (134217728, 128Mi, 1G), in bytes; 0 when it is empty, "0" or
+    unreadable (the limit is then unknown: the Go runtime reads it the same way)."""
+    match = QUANTITY.fullmatch(quantity)
+    if not match:
+        return 0
+    number, exponent, suffix = match.groups()
+    try:
+        value = float(number) * 10.0 ** int(exponent or 0) * QUANTITY_FACTORS[suffix]
+    except OverflowError:
+        return 0
+    return int(value) if 0 < value < 2 ** 62 else 0
 
 
 def load_function(config: Config) -> Function:
@@ -388,8 +436,63 @@ class FunctionServer(ThreadingHTTPServer):
         self.metrics = Metrics()
         self.running = RunningCalls(config.timeout)
         self.stopping = False
+        self.head_timeout_message = f"request head not received within {_number_text(config.header_timeout)} s"
+        self.body_timeout_message = f"request body not received within {_number_text(config.read_timeout)} s"
+        self.header_timeout = config.header_timeout  # read per request: one lookup less
+        self.reserve_header_timeout = min(RESERVE_HEADER_TIMEOUT, config.header_timeout)
+        # The open connections, for their read deadlines; how many are served, and how many are in the reserve.
+        self._connections_lock = threading.Lock()
+        self._connections: set[FunctionRequestHandler] = set()
+        self._served = self._reserved = 0
         # Our own buffer: with PYTHONUNBUFFERED (usual in images) sys.stdout writes through.
         self.access_log = open(sys.stdout.fileno(), "wb", buffering=64 * 1024, closefd=False)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        """One thread per connection, up to FUNC_MAX_CONNECTIONS, then RESERVE_CONNECTIONS for /healthz and
+        /metrics; a connection beyond both is closed at once. Replaces ThreadingMixIn's, which also keeps a list of
+        the threads to join on server_close: the drain waits for the running calls only."""
+        with self._connections_lock:
+            if self._served < self.config.max_connections:
+                self._served += 1
+                handler: type[FunctionRequestHandler] | None = FunctionRequestHandler
+            elif self._reserved < RESERVE_CONNECTIONS:
+                self._reserved += 1
+                handler = ReserveRequestHandler
+            else:
+                handler = None
+        if handler is None:
+            self.shutdown_request(request)
+            return
+        threading.Thread(target=self._serve_connection, args=(handler, request, client_address),
+                         daemon=True).start()
+
+    def _serve_connection(self, handler: type[FunctionRequestHandler], request: socket.socket,
+                          client_address: Any) -> None:
+        try:
+            handler(request, client_address, self)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._connections_lock:
+                if handler.reserve:
+                    self._reserved -= 1
+                else:
+                    self._served -= 1
+
+    def watch(self, connection: FunctionRequestHandler) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def unwatch(self, connection: FunctionRequestHandler) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def cut_off_slow_clients(self, now: float) -> None:
+        with self._connections_lock:
+            late = [connection for connection in self._connections if connection.read_deadline <= now]
+        for connection in late:
+            connection.cut_off(now)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is routine
@@ -403,13 +506,16 @@ class FunctionServer(ThreadingHTTPServer):
         return self.running.stuck < self.config.max_stuck_calls
 
     def housekeep_forever(self) -> None:
-        """Answer calls that passed their deadline and flush the access log, every tick."""
-        tick = min(0.05, max(self.config.timeout / 10, 0.005))
+        """Answer calls that passed their deadline, cut off slow clients and flush the access log, every tick."""
+        config = self.config
+        tick = min(0.05, max(min(config.timeout, config.header_timeout, config.read_timeout) / 10, 0.005))
         while True:
             time.sleep(tick)
             try:
-                for call in self.running.claim_expired(time.monotonic()):
+                now = time.monotonic()
+                for call in self.running.claim_expired(now):
                     call.connection.answer_timeout(call)
+                self.cut_off_slow_clients(now)
                 self.access_log.flush()
                 sys.stdout.flush()  # the function's own prints
             except Exception:  # this thread must outlive any one failure
@@ -431,21 +537,62 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: FunctionServer
     started = 0.0
+    reserve = False  # a connection beyond FUNC_MAX_CONNECTIONS: /healthz and /metrics only, then closed
+    # When the housekeeping thread cuts the connection off: while the head (line and headers) is awaited, the
+    # request's start (or the connection's) plus FUNC_HEADER_TIMEOUT; while a body is read, FUNC_READ_TIMEOUT
+    # after its head; never while the function runs or the answer is written.
+    read_deadline = NEVER
+    cut = False  # the deadline passed: the reading side is shut down, what was read is not a whole request
+
+    def setup(self) -> None:
+        super().setup()
+        self.read_deadline = time.monotonic() + (
+            self.server.reserve_header_timeout if self.reserve else self.server.header_timeout)
+        self.server.watch(self)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.unwatch(self)
+
+    def cut_off(self, now: float) -> None:
+        """Runs on the housekeeping thread: ends the read this connection's thread is blocked in."""
+        if self.read_deadline > now:  # the read ended meanwhile
+            return
+        self.cut = True
+        self.read_deadline = NEVER
+        try:
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     def parse_request(self) -> bool:
         self.started = time.monotonic()
         self.path = ""  # not set by a request line too malformed to parse
-        return super().parse_request()
+        parsed = super().parse_request()
+        self.read_deadline = NEVER
+        if self.cut and parsed:  # the headers ended with the connection, not with an empty line
+            self.close_connection = True
+            self._send(*text_response(408, self.server.head_timeout_message))
+            return False
+        return parsed
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Called by BaseHTTPRequestHandler on malformed requests; the framing can't be trusted.
         if not self.requestline:  # the request line was too long: parse_request never ran
             self.started = time.monotonic()
         self.close_connection = True
+        if self.cut:  # malformed because cut short
+            code, message = 408, self.server.head_timeout_message
         self._send(*text_response(int(code), message or self.responses.get(code, ("",))[0]))
 
     def handle_request(self) -> None:
         path, _, query = self.path.partition("?")
+        if self.reserve:
+            self.close_connection = True
+            if self.command != "GET" or path not in ("/healthz", "/metrics"):
+                return self._send(*text_response(503, "too many connections"))
         try:
             body = self._read_body()
             if self.command == "OPTIONS":
@@ -486,15 +633,33 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked_body()
+            return self._read_in_time(self._read_chunked_body)
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
         if not length.strip().isdigit():
             raise RequestError(400, f"invalid Content-Length {length!r}")
         self._check_body_size(int(length))
-        body = self.rfile.read(int(length))
-        if len(body) != int(length):
+        return self._read_in_time(self._read_sized_body, int(length)) if int(length) else b""
+
+    def _read_in_time(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        """The body, if it arrives within FUNC_READ_TIMEOUT; a 408 if the housekeeping thread cut it off."""
+        self.read_deadline = time.monotonic() + self.server.config.read_timeout
+        try:
+            body = read(*args)
+        except RequestError:
+            if self.cut:
+                raise RequestError(408, self.server.body_timeout_message) from None
+            raise
+        finally:
+            self.read_deadline = NEVER
+        if self.cut:  # whole, but just too late: the connection cannot read another request
+            self.close_connection = True
+        return body
+
+    def _read_sized_body(self, length: int) -> bytes:
+        body = self.rfile.read(length)
+        if len(body) != length:
             raise RequestError(400, "request body shorter than its Content-Length")
         return body
 
@@ -566,7 +731,21 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:
             self.close_connection = True
-        self.server.log_access(self.command, self.path, status, time.monotonic() - self.started)
+        now = time.monotonic()
+        self.server.log_access(self.command, self.path, status, now - self.started)
+        if not self.close_connection:  # the next request's head is awaited from now
+            self.read_deadline = now + self.server.header_timeout
+
+
+class ReserveRequestHandler(FunctionRequestHandler):
+    """A connection beyond FUNC_MAX_CONNECTIONS: the kubelet's probes and the metrics' scraper still get their
+    answers (a pod busy with calls is not one to restart); calls get 503 `too many connections`."""
+    reserve = True
+
+
+def _number_text(seconds: float) -> str:
+    """Seconds as a person wrote them: 10, not 10.0."""
+    return str(int(seconds)) if seconds.is_integer() else str(seconds)
 
 
 def write_termination_log(message: str) -> None:
@@ -602,7 +781,7 @@ def main() -> int:
     print(f"serving {config.qualified_name} on {config.host}:{server.server_port}", flush=True)
     server.serve_forever()
     server.server_close()
-    server.wait_for_running_calls(SHUTDOWN_GRACE_SECONDS)
+    server.wait_for_running_calls(config.drain_seconds)
     server.access_log.flush()
     return 0
 

@@ -143,6 +143,24 @@ def go_server(binary: Path, module: str, handler: str) -> Launcher:
     return Launcher([str(binary)], contract_env(binary.parent, "go1.26", handler, module), binary.parent)
 
 
+# Kubernetes quantities as FUNC_MEMORY_LIMIT, and the bytes each runtime reads in them (0: no limit known); the Go
+# runtime's config_test.go has the same table.
+MEMORY_QUANTITIES = [
+    ("", 0), ("0", 0), ("128Mi", 128 << 20), ("1Gi", 1 << 30), ("1.5Gi", 3 << 29), ("500M", 500_000_000),
+    ("134217728", 134217728), ("2k", 2000), ("+5Ki", 5120), (".5Ki", 512), ("1e3", 1000), ("1E3", 1000),
+    ("1E", 10 ** 18), ("128974848000m", 128974848), ("lots", 0), ("-1Mi", 0), ("1 Mi", 0), ("0x10", 0), ("Mi", 0),
+    ("1e999", 0), ("\u0661\u0662Mi", 0),  # Arabic-Indic digits are not digits here
+]
+# The configuration a runtime refuses, and why (after "invalid configuration: ").
+BAD_LIMITS = [
+    ({"FUNC_HEADER_TIMEOUT": "0"}, "FUNC_HEADER_TIMEOUT must be at least 0.001, got '0'"),
+    ({"FUNC_READ_TIMEOUT": "soon"}, "FUNC_READ_TIMEOUT must be a number, got 'soon'"),
+    ({"FUNC_MAX_CONNECTIONS": "1.5"}, "FUNC_MAX_CONNECTIONS must be a number, got '1.5'"),
+    ({"FUNC_MAX_CONNECTIONS": "0"}, "FUNC_MAX_CONNECTIONS must be at least 1, got '0'"),
+    ({"FUNC_GRACE_PERIOD": "-1"}, "FUNC_GRACE_PERIOD must be at least 0, got '-1'"),
+]
+
+
 # --- the Go runtime's compile step ------------------------------------------------------------------------------
 
 @dataclass

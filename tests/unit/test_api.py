@@ -184,7 +184,9 @@ def test_every_runtime_uses_the_contracts_names(runtime: str):
 
     source = "\n".join(path.read_text() for path in RUNTIME_SOURCES[runtime])
     names = [contract.ENV_HANDLER, contract.ENV_MODULE, contract.ENV_TIMEOUT, contract.ENV_RUNTIME,
-             contract.ENV_MEMORY_LIMIT, contract.ENV_PORT, contract.ENV_BODY_LIMIT, *contract.EVENT_HEADERS,
+             contract.ENV_MEMORY_LIMIT, contract.ENV_PORT, contract.ENV_BODY_LIMIT, contract.ENV_HEADER_TIMEOUT,
+             contract.ENV_READ_TIMEOUT, contract.ENV_MAX_CONNECTIONS, contract.ENV_GRACE_PERIOD,
+             *contract.EVENT_HEADERS,
              contract.PATH_HEALTH, contract.PATH_METRICS, contract.METRIC_CALLS, contract.METRIC_FAILURES,
              contract.METRIC_DURATION, contract.METRIC_STUCK]
     missing = [name for name in names if name not in source]

@@ -209,3 +209,12 @@ def test_a_service_account_must_exist_in_the_functions_namespace():
     fake.objects[FUNCTION_PATH]["metadata"]["generation"] = 2
     controller.reconcile("ns/hello")
     assert ready(fake)[:2] == ("False", "Deploying")
+
+
+def test_the_runtime_drains_for_the_pods_grace_period():
+    def grace(fn: dict) -> str:
+        main = deployment_pod(fn)["containers"][0]
+        return next(e["value"] for e in main["env"] if e["name"] == "FUNC_GRACE_PERIOD")
+
+    assert grace(function()) == "30"
+    assert grace(function(deployment=pod({"terminationGracePeriodSeconds": 90}))) == "90"

@@ -24,7 +24,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from runtime_harness import NO_NODE, NODE, NODE_RUNTIME, Launcher, RuntimeServer, node_runtime
+from kubeless_api import contract
+from runtime_harness import (BAD_LIMITS, MEMORY_QUANTITIES, NO_NODE, NODE, NODE_RUNTIME, Launcher, RuntimeServer,
+                             node_runtime)
 
 NPM_INSTALL = NODE_RUNTIME.parent / "deps" / "npm-install.sh"
 
@@ -125,6 +127,32 @@ def test_req_mb_limit_counts_without_func_memfile_max(function: Launcher, overri
         response = server.request("POST", "/event", body=b"x" * 2000, headers={"Content-Type": "text/plain"})
         assert (response.status, response.body) == (413, b"request body larger than %d bytes" % limit)
         assert server.request("POST", "/event", body=b"x" * limit).status == 200
+
+
+def evaluate(script: str, value: Any) -> Any:
+    """Runs `script` with the runtime's entry point as `kubeless` and `value` as `input`; what it prints, as JSON."""
+    program = (f"const kubeless = require({json.dumps(str(NODE_RUNTIME))});\n"
+               "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n" + script)
+    result = subprocess.run([NODE, "-e", program], input=json.dumps(value), capture_output=True, text=True,
+                            timeout=10, check=True)
+    return json.loads(result.stdout)
+
+
+def test_memory_limit_quantities() -> None:
+    quantities = [quantity for quantity, _ in MEMORY_QUANTITIES]
+    read = evaluate("console.log(JSON.stringify(input.map(kubeless.memoryLimitBytes)))", quantities)
+    assert list(zip(quantities, read)) == MEMORY_QUANTITIES
+
+
+def test_bad_limits_are_refused_and_defaults() -> None:
+    script = """console.log(JSON.stringify(input.map((env) => {
+      try { const c = kubeless.configFromEnv(env); return [c.headerTimeout, c.readTimeout, c.maxConnections,
+        c.gracePeriod, c.maxBodyBytes]; } catch (error) { return error.message; }
+    })));"""
+    results = evaluate(script, [env for env, _ in BAD_LIMITS] + [{}])
+    defaults = [contract.DEFAULT_HEADER_TIMEOUT, contract.DEFAULT_READ_TIMEOUT, contract.DEFAULT_MAX_CONNECTIONS,
+                contract.DEFAULT_GRACE_PERIOD, contract.DEFAULT_BODY_LIMIT]
+    assert results == [expected for _, expected in BAD_LIMITS] + [defaults]
 
 
 def test_req_mb_limit_must_be_a_number(function: Launcher) -> None:

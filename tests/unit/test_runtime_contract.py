@@ -9,8 +9,10 @@ each must give is in its Flavour below, not in the tests. What only one runtime 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import re
+import select
 import signal
 import socket
 import threading
@@ -23,8 +25,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from kubeless_api.contract import RESERVE_CONNECTIONS
 from runtime_harness import (GO, GO_MOD, NO_GO, NO_NODE, NODE, Launcher, Response, RuntimeServer, compiled,
-                             go_build_env, go_server, node_runtime, python_runtime)
+                             go_build_env, go_server, node_runtime, python_runtime, stop, wait_until_healthy)
 
 # Each contract function answers the same paths: /event echoes the event as JSON, /text says hello, /sleep?s=N
 # sleeps N seconds, /fail fails with "boom\nsecond line"; each also fails and returns results in its language's
@@ -188,6 +191,10 @@ class Flavour:
     json_separators: tuple[str, str] = (",", ":")
     keep_alive: str | None = None  # the Connection header of a response on a connection kept open
     malformed: tuple[str, ...] = ("Connection: close", "Access-Control-Allow-Origin: *")  # headers of a 400
+    # what a connection whose head was cut off part way (FUNC_HEADER_TIMEOUT=0.5) gets before it is closed: the
+    # start of the status line and the end of the body, or b"" for nothing
+    late_head: tuple[tuple[bytes, bytes], ...] = ((b"HTTP/1.1 408 ", b"request head not received within 0.5 s"),)
+    idle_buffer: float = 0  # seconds a kept-alive connection may idle beyond FUNC_HEADER_TIMEOUT
     # MOD_NAME, the source of the module's file (None: no file), the message: for a runtime that loads the module
     unloadable: list[tuple[str, str | None, str]] = field(default_factory=list)
 
@@ -218,6 +225,7 @@ NODEJS = Flavour(
     context={"function-name": "handle", "timeout": 5, "runtime": "nodejs18", "memory-limit": "128Mi"},
     query={"a": ["1", "2"], "b": ""},  # a name given once is a string, as in Express
     keep_alive="keep-alive",
+    idle_buffer=1.0,  # Node 20 adds a second to keepAliveTimeout, past its "Keep-Alive: timeout=" header
     failures=[("/fail", b"TypeError: boom second line", "at Object.handle ({dir}"),
               ("/reject", b"RangeError: nope", "at Object.handle ({dir}")],
     listen_error="Error: listen EADDRINUSE",
@@ -246,7 +254,8 @@ GOLANG = Flavour(
     failures=[("/fail", b"Error: boom second line", "contract.Contract failed on PATCH /fail: boom"),
               ("/panic", b"Panic: kaboom", "panic in contract.Contract: kaboom")],
     listen_error="",
-    malformed=("Connection: close",))  # net/http answers what it cannot parse before the server sees it
+    malformed=("Connection: close",),  # net/http answers what it cannot parse before the server sees it
+    late_head=((b"", b""), (b"HTTP/1.1 400 ", b"400 Bad Request")))  # net/http's: 400 if a line was cut short
 
 FLAVOURS = {flavour.id: flavour for flavour in (PYTHON, NODEJS, GOLANG)}
 # Go's event data is the body as a string and a Go function returns a string: test_go_runtime.py has its side.
@@ -286,6 +295,12 @@ def runtime(contract: Launcher) -> Iterator[RuntimeServer]:
 @pytest.fixture(scope="module")
 def timeout_runtime(contract: Launcher) -> Iterator[RuntimeServer]:
     with contract.running(FUNC_TIMEOUT="0.3", FUNC_MAX_STUCK="2") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def guarded_runtime(contract: Launcher) -> Iterator[RuntimeServer]:
+    with contract.running(FUNC_HEADER_TIMEOUT="0.5", FUNC_READ_TIMEOUT="0.5") as server:
         yield server
 
 
@@ -406,6 +421,36 @@ def test_body_limit_without_func_memfile_max_is_over_2_mib(contract: Launcher) -
         response = server.request("POST", "/event", body=b"x" * size, headers={"Content-Type": "text/plain"})
         assert response.status == 200, response.body[:200]
         assert response.json()["body-length"] == size
+
+
+def body_limit(server: RuntimeServer) -> int:
+    """The limit the 413 names, for a Content-Length no runtime allows (and no body sent)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/event")
+        connection.putheader("Content-Length", str(10 ** 15))
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 413, body
+    return int(re.fullmatch(rb"request body larger than (\d+) bytes", body).group(1))
+
+
+def test_body_limit_follows_the_memory_limit(contract: Launcher, guarded_runtime: RuntimeServer) -> None:
+    # without FUNC_MEMFILE_MAX, a quarter of FUNC_MEMORY_LIMIT (the guarded runtime's is the tests' 128Mi), at most
+    # 100 MiB; FUNC_MEMFILE_MAX as given, even over the quarter (quantities: test_<runtime>_runtime.py)
+    cases = [({"FUNC_MEMORY_LIMIT": "1Gi"}, 100 << 20), ({"FUNC_MEMORY_LIMIT": "0"}, 100 << 20),
+             ({"FUNC_MEMORY_LIMIT": "16Mi", "FUNC_MEMFILE_MAX": str(8 << 20)}, 8 << 20)]
+    servers = [contract.launch(**env) for env, _ in cases]  # started together, then asked one by one
+    try:
+        limits = [body_limit(wait_until_healthy(server)) for server in servers]
+    finally:
+        for server in servers:
+            stop(server.process)
+    assert limits == [limit for _, limit in cases]
+    assert body_limit(guarded_runtime) == 32 << 20
 
 
 # --- results and failures ---------------------------------------------------------------------------------------
@@ -547,6 +592,94 @@ def test_access_log_line_per_request(runtime: RuntimeServer) -> None:
         time.sleep(0.02)
 
 
+# --- slow clients and the connection bound ----------------------------------------------------------------------
+
+def trickle(port: int, head: bytes, drip: Iterator[int] | bytes = b"", every: float = 0.1,
+            limit: float = 5.0) -> tuple[bytes, float]:
+    """A slow client: sends `head` at once, then a byte of `drip` every `every` s, until the server closes the
+    connection. What the server answered, and when it closed (seconds after the head)."""
+    reply = b""
+    drip = iter(drip)
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as client:
+        started = time.monotonic()
+        try:
+            client.sendall(head)
+            while time.monotonic() - started < limit:
+                if select.select([client], [], [], every)[0]:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+                elif (byte := next(drip, None)) is not None:
+                    client.send(bytes([byte]))
+            else:
+                pytest.fail(f"the server did not close the connection of a slow client; it answered {reply!r}")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return reply, time.monotonic() - started
+
+
+def test_slow_clients_are_cut_off_while_others_are_served(flavour: Flavour, guarded_runtime: RuntimeServer) -> None:
+    # FUNC_HEADER_TIMEOUT=0.5 and FUNC_READ_TIMEOUT=0.5; each slow client sends a byte every 0.1 s, which no
+    # timeout between bytes would ever stop
+    port = guarded_runtime.port
+    with ThreadPoolExecutor(4) as pool:
+        silent = pool.submit(trickle, port, b"")  # opens a connection, sends nothing
+        slow_head = pool.submit(trickle, port, b"GET /text HTTP/1.1\r\nHost: x\r\n", itertools.cycle(b"X-Slow: 1\r\n"))
+        slow_body = pool.submit(trickle, port, b"POST /event HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+                                b"x" * 1000)
+        idle = pool.submit(trickle, port, b"GET /text HTTP/1.1\r\nHost: x\r\n\r\n")  # kept alive, then idle
+        served = []
+        for _ in range(5):  # meanwhile, other clients are served
+            served.append(guarded_runtime.request("GET", "/text").body)
+            time.sleep(0.08)
+        results = {name: future.result() for name, future in
+                   [("silent", silent), ("slow head", slow_head), ("slow body", slow_body), ("idle", idle)]}
+    assert served == [b"hello"] * 5
+    for name, (reply, seconds) in results.items():
+        late = flavour.idle_buffer if name == "idle" else 0
+        assert 0.4 <= seconds < 1.5 + late, f"{name}: closed after {seconds:.2f} s, not about {0.5 + late} s"
+    assert results["silent"][0] == b""
+    reply = results["slow head"][0]
+    assert any(reply.startswith(start) and reply.endswith(end) if start else reply == b""
+               for start, end in flavour.late_head), reply
+    reply = results["slow body"][0]
+    assert reply.startswith(b"HTTP/1.1 408 ") and reply.endswith(b"request body not received within 0.5 s")
+    assert re.match(rb"HTTP/1.1 200 .*hello$", results["idle"][0], re.DOTALL)
+    assert guarded_runtime.process.poll() is None
+
+
+def test_connections_beyond_the_bound_get_probes_only(contract: Launcher) -> None:
+    with contract.running(FUNC_MAX_CONNECTIONS="2") as server, ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(server.request, "GET", "/sleep?s=0.7") for _ in range(2)]
+        time.sleep(0.2)  # the two connections are taken
+        started = time.monotonic()
+        health = server.request("GET", "/healthz", timeout=2)
+        metrics = server.request("GET", "/metrics", timeout=2)
+        refused = server.request("GET", "/text", timeout=2)
+        answered = time.monotonic() - started
+        reserve = [socket.create_connection(("127.0.0.1", server.port), timeout=2)
+                   for _ in range(RESERVE_CONNECTIONS)]
+        try:
+            time.sleep(0.1)  # accepted: the reserve is full
+            beyond, beyond_closed = trickle(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        finally:
+            for connection in reserve:
+                connection.close()
+        slept = [call.result().body for call in calls]
+        deadline = time.monotonic() + 3  # the places are given back as the connections close
+        while (again := server.request("GET", "/text")).status == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert answered < 1  # not after the calls
+    assert (health.status, health.body, health.headers["Connection"]) == (200, b"OK", "close")
+    assert metrics.status == 200 and b"function_calls_total" in metrics.body
+    assert (refused.status, refused.body, refused.headers["Connection"]) == (503, b"too many connections", "close")
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"
+    assert (beyond, beyond_closed < 0.5) == (b"", True)  # closed at once, not after the reserve's second
+    assert slept == [b"slept"] * 2
+    assert (again.status, again.body) == (200, b"hello")
+
+
 # --- timeouts and stopping --------------------------------------------------------------------------------------
 
 def test_timeout_answers_408_and_counts_stuck_calls(timeout_runtime: RuntimeServer) -> None:
@@ -587,6 +720,46 @@ def test_sigterm_lets_running_call_finish(contract: Launcher) -> None:
         assert "GET /sleep?s=0.8 200 " in server.stdout.read_text()  # the access log is flushed at exit
 
 
+def refuses_connections(port: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: it was in the backlog of a closing socket
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_sigterm_drains_calls_for_the_grace_period(contract: Launcher) -> None:
+    # FUNC_GRACE_PERIOD is the pod's terminationGracePeriodSeconds; the drain ends a tenth of it (at most 1 s) early
+    patient, hasty = contract.launch(FUNC_GRACE_PERIOD="10"), contract.launch(FUNC_GRACE_PERIOD="0.5")
+    try:
+        for server in (patient, hasty):
+            wait_until_healthy(server)
+        with ThreadPoolExecutor(2) as pool:
+            finishing = pool.submit(patient.request, "GET", "/sleep?s=1.2")
+            cut_short = pool.submit(hasty.request, "GET", "/sleep?s=4")
+            time.sleep(0.2)
+            signalled = time.monotonic()
+            patient.process.send_signal(signal.SIGTERM)
+            hasty.process.send_signal(signal.SIGTERM)
+            refusing = refuses_connections(patient.port, within=1)
+            hasty_code, hasty_exit = hasty.process.wait(timeout=5), time.monotonic() - signalled
+            response, answered = finishing.result(timeout=5), time.monotonic() - signalled
+            patient_code, patient_exit = patient.process.wait(timeout=5), time.monotonic() - signalled
+            with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+                cut_short.result(timeout=5)
+    finally:
+        for server in (patient, hasty):
+            stop(server.process)
+    assert refusing  # new connections are refused while the call runs on
+    assert (response.status, response.body) == (200, b"slept")
+    assert (patient_code, hasty_code) == (0, 0)
+    assert patient_exit - answered < 1.5  # once its call is done, not at the end of the drain
+    assert 0.3 < hasty_exit < 1.5  # after 0.45 s, not after its call's 4 s
+
+
 def test_sigint_stops_too(contract: Launcher) -> None:
     with contract.running() as server:
         server.process.send_signal(signal.SIGINT)
@@ -601,6 +774,8 @@ def test_sigint_stops_too(contract: Launcher) -> None:
     ({"FUNC_MAX_STUCK": "0"}, "invalid configuration: FUNC_MAX_STUCK must be at least 1, got '0'"),
     ({"FUNC_PORT": "80.5"}, "invalid configuration: FUNC_PORT must be a number, got '80.5'"),
     ({"FUNC_MEMFILE_MAX": "-1"}, "invalid configuration: FUNC_MEMFILE_MAX must be at least 0, got '-1'"),
+    # the other limits' refusals: test_<runtime>_runtime.py
+    ({"FUNC_MAX_CONNECTIONS": "0"}, "invalid configuration: FUNC_MAX_CONNECTIONS must be at least 1, got '0'"),
 ])
 def test_bad_configuration_exits_1_with_message(contract: Launcher, overrides: dict[str, str],
                                                 expected: str) -> None:

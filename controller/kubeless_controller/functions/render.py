@@ -357,6 +357,9 @@ def pod_template(function: dict, runtime: Runtime | None, template: dict, settin
     if not custom_image and not spec.get("handler"):
         raise RenderError(f"a function of runtime {runtime.id} needs a handler, e.g. hello.handler")
     main, shared_env = main_container(function, runtime, containers[0], custom_image)
+    # running calls may finish for as long as the kubelet waits before it kills the pod
+    grace = pod.get("terminationGracePeriodSeconds", contract.DEFAULT_GRACE_PERIOD)
+    main["env"].append({"name": contract.ENV_GRACE_PERIOD, "value": str(grace)})
 
     volumes = list(pod.get("volumes") or [])
     init = list(pod.get("initContainers") or [])

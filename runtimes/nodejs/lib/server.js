@@ -15,6 +15,10 @@
  *   gets a 408 from the housekeeping tick; it stays "stuck" until its promise settles, and FUNC_MAX_STUCK stuck
  *   calls turn /healthz to 503 so that the kubelet restarts the pod.
  * - The access log is buffered and written once per housekeeping tick: one syscall per tick, not per request.
+ * - Slow clients: Node's own timers bound a request's head (`headersTimeout`, also from a connection's opening) and
+ *   a kept-alive connection's wait for its next request (`keepAliveTimeout`), both FUNC_HEADER_TIMEOUT; a timer
+ *   per body bounds the body to FUNC_READ_TIMEOUT. Connections beyond FUNC_MAX_CONNECTIONS are the reserve, which
+ *   answers /healthz and /metrics only, so that the kubelet does not restart a pod that is merely busy.
  */
 
 const http = require('http');
@@ -28,7 +32,12 @@ const {
 
 const DEFAULT_CORS_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 const BODYLESS_STATUSES = new Set([204, 304]);
-const SHUTDOWN_GRACE_MS = 5000;
+const RESERVE_CONNECTIONS = 32; // beyond FUNC_MAX_CONNECTIONS, for /healthz and /metrics
+const RESERVE_HEADER_TIMEOUT_MS = 1000; // a reserve connection is closed after this (or FUNC_HEADER_TIMEOUT)
+const RESERVE = Symbol('a connection of the reserve');
+// The longest timer Node keeps (longer fire at once, or are cut with a warning), less the second Node 20 adds to the
+// keep-alive timeout.
+const MAX_TIMER_MS = 2 ** 31 - 1 - 1000;
 const LOG_BUFFER_LIMIT = 64 * 1024;
 const INTERRUPTED = 'ERR_SCRIPT_EXECUTION_INTERRUPTED';
 
@@ -105,9 +114,34 @@ class FunctionServer {
     Object.defineProperty(globalThis, '__kubelessInvoke', { value: () => this.invokeQueued() });
     this.invokeScript = new vm.Script('__kubelessInvoke()', { filename: 'kubeless-invoke' });
     this.invokeOptions = { breakOnSigint: this.watchdog.canInterrupt, displayErrors: false };
-    this.http = http.createServer({ IncomingMessage: FunctionRequest, ServerResponse: FunctionResponse },
-      (req, res) => this.onRequest(req, res));
+    const headerTimeoutMs = Math.min(MAX_TIMER_MS, Math.ceil(config.headerTimeout * 1000));
+    this.readTimeoutMs = Math.min(MAX_TIMER_MS, Math.ceil(config.readTimeout * 1000));
+    this.reserveTimeoutMs = Math.min(RESERVE_HEADER_TIMEOUT_MS, headerTimeoutMs);
+    this.headTimeoutMessage = `request head not received within ${config.headerTimeout} s`;
+    this.bodyTimeoutMessage = `request body not received within ${config.readTimeout} s`;
+    this.connections = 0; // open, not counting the reserve
+    this.http = http.createServer({ IncomingMessage: FunctionRequest, ServerResponse: FunctionResponse,
+      headersTimeout: headerTimeoutMs,
+      // a backstop only, never shorter than the two rules: the body's own timer answers first
+      requestTimeout: headerTimeoutMs + this.readTimeoutMs,
+      connectionsCheckingInterval: Math.max(5, Math.min(1000, Math.floor(headerTimeoutMs / 4))),
+    }, (req, res) => this.onRequest(req, res));
+    this.http.keepAliveTimeout = headerTimeoutMs;
+    this.http.maxConnections = config.maxConnections + RESERVE_CONNECTIONS; // beyond: closed at once, by Node
+    this.http.on('connection', (socket) => this.onConnection(socket));
     this.http.on('clientError', (error, socket) => this.onClientError(error, socket));
+  }
+
+  /** Counts the connections; one beyond FUNC_MAX_CONNECTIONS joins the reserve, for one request and a second. */
+  onConnection(socket) {
+    if (this.connections < this.config.maxConnections) {
+      this.connections += 1;
+      socket.once('close', () => { this.connections -= 1; });
+      return;
+    }
+    socket[RESERVE] = true;
+    const timer = setTimeout(() => socket.destroy(), this.reserveTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
   }
 
   // -- routing
@@ -115,14 +149,12 @@ class FunctionServer {
   onRequest(req, res) {
     const started = performance.now();
     const method = req.method;
+    if (req.socket[RESERVE] === true) return this.onReserveRequest(req, res, started);
     if (method === 'OPTIONS') return this.preflight(req, res, started);
     if (method === 'GET') {
       const query = req.url.indexOf('?');
       const route = query < 0 ? req.url : req.url.slice(0, query);
-      if (route === '/healthz') {
-        return this.stuck < this.config.maxStuckCalls ? this.answer(req, res, started, 200, 'OK', TEXT_TYPE)
-          : this.answer(req, res, started, 503, 'too many stuck calls', TEXT_TYPE);
-      }
+      if (route === '/healthz') return this.answerHealth(req, res, started, false);
       if (route === '/metrics') {
         return this.answer(req, res, started, 200, this.metrics.render(this.stuck), PROMETHEUS_TYPE);
       }
@@ -135,10 +167,31 @@ class FunctionServer {
     this.readBody(req, res, started);
   }
 
+  /** A request on a connection beyond FUNC_MAX_CONNECTIONS: probes and metrics are answered, calls are not. */
+  onReserveRequest(req, res, started) {
+    const route = req.method === 'GET' ? req.url.split('?', 1)[0] : '';
+    if (route === '/healthz') return this.answerHealth(req, res, started, true);
+    if (route === '/metrics') {
+      return this.answer(req, res, started, 200, this.metrics.render(this.stuck), PROMETHEUS_TYPE, true);
+    }
+    this.answer(req, res, started, 503, 'too many connections', TEXT_TYPE, true);
+  }
+
+  answerHealth(req, res, started, close) {
+    if (this.stuck < this.config.maxStuckCalls) return this.answer(req, res, started, 200, 'OK', TEXT_TYPE, close);
+    this.answer(req, res, started, 503, 'too many stuck calls', TEXT_TYPE, close);
+  }
+
   readBody(req, res, started) {
     const chunks = [];
     let size = 0;
     let rejected = false;
+    const timer = setTimeout(() => { // FUNC_READ_TIMEOUT after the head
+      if (rejected) return req.socket.destroy(); // a 413 was sent; the rest of the body is still coming
+      rejected = true;
+      chunks.length = 0;
+      this.answerError(req, res, started, 408, this.bodyTimeoutMessage, true);
+    }, this.readTimeoutMs);
     req.on('data', (chunk) => {
       if (rejected) return;
       size += chunk.length;
@@ -151,9 +204,11 @@ class FunctionServer {
       chunks.push(chunk);
     });
     req.on('end', () => {
+      clearTimeout(timer);
       if (!rejected) this.call(req, res, started, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     });
-    req.on('error', () => {}); // the client went away: nothing to answer
+    req.on('error', () => clearTimeout(timer)); // the client went away: nothing to answer
+    req.on('close', () => clearTimeout(timer));
   }
 
   preflight(req, res, started) {
@@ -173,10 +228,14 @@ class FunctionServer {
   }
 
   onClientError(error, socket) {
-    if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    const [status, reason] = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+    if (error.code === 'ECONNRESET' || !socket.writable || (socket._httpMessage && socket._httpMessage.headersSent)) {
+      return socket.destroy(); // nothing to say, or an answer already begun on the connection
+    }
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'; // the head took longer than FUNC_HEADER_TIMEOUT
+    if (timedOut && socket.bytesRead === 0) return socket.destroy(); // a connection that sent nothing: no answer
+    const [status, reason] = timedOut ? [408, 'Request Timeout']
       : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
-    const body = Buffer.from(`${reason}: ${error.code || error.message}`);
+    const body = Buffer.from(timedOut ? this.headTimeoutMessage : `${reason}: ${error.code || error.message}`);
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nAccess-Control-Allow-Origin: *\r\n` +
       `Content-Type: ${TEXT_TYPE}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     this.log += `${this.clock.rfc3339()} - - ${status} 0.000ms\n`;
@@ -455,7 +514,10 @@ class FunctionServer {
     this.stopping = true;
     this.http.close();
     if (this.http.closeIdleConnections) this.http.closeIdleConnections();
-    const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+    // the pod's grace period but for a margin (a second, or a tenth of a short one): the process exits, its log
+    // flushed, before the kubelet's SIGKILL
+    const grace = this.config.gracePeriod;
+    const deadline = performance.now() + (grace - Math.min(1, grace / 10)) * 1000;
     const waitForCalls = () => {
       if (this.openCalls.size + this.queue.length > 0 && performance.now() < deadline) {
         return setTimeout(waitForCalls, 10);

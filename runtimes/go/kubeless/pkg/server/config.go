@@ -3,8 +3,8 @@ package server
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kubeless/kubeless/pkg/functions"
@@ -20,9 +20,27 @@ type Config struct {
 	MemoryLimit  string        // FUNC_MEMORY_LIMIT
 	Host         string        // FUNC_HOST (default 0.0.0.0)
 	Port         int           // FUNC_PORT (default 8080)
-	MaxBodyBytes int64         // FUNC_MEMFILE_MAX (default 100 MiB): larger bodies get 413
+	MaxBodyBytes int64         // FUNC_MEMFILE_MAX (default 100 MiB, or a quarter of FUNC_MEMORY_LIMIT): larger get 413
 	MaxStuck     int64         // FUNC_MAX_STUCK (default 4): timed-out calls still running before /healthz fails
+
+	HeaderTimeout  time.Duration // FUNC_HEADER_TIMEOUT seconds (default 10) for a request's head, or an idle wait
+	ReadTimeout    time.Duration // FUNC_READ_TIMEOUT seconds (default 60) for a body, once its head is read
+	HeaderText     string        // the two as written, for the messages
+	ReadText       string
+	MaxConnections int           // FUNC_MAX_CONNECTIONS (default 1024); beyond, the reserve answers probes only
+	GracePeriod    time.Duration // FUNC_GRACE_PERIOD seconds (default 30), the pod's terminationGracePeriodSeconds
 }
+
+const (
+	defaultBodyLimit     = 100 << 20
+	bodyLimitMemoryShare = 4 // without FUNC_MEMFILE_MAX, a body may take a quarter of FUNC_MEMORY_LIMIT
+)
+
+// quantity is a Kubernetes quantity: a decimal number, an optional exponent, an optional suffix.
+var quantity = regexp.MustCompile(`^\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$`)
+
+var quantityFactors = map[string]float64{"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+	"E": 1e18, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
 
 // ConfigFromEnv reads the Kubeless variables through getenv (os.Getenv in production).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -44,7 +62,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.Port = int(port)
-	maxBody, err := number(getenv, "FUNC_MEMFILE_MAX", strconv.Itoa(100<<20), 0, 1<<53, true)
+	bodyLimit := int64(defaultBodyLimit)
+	if memory := c.MemoryLimitBytes(); memory > 0 && memory/bodyLimitMemoryShare < bodyLimit {
+		bodyLimit = memory / bodyLimitMemoryShare
+	}
+	maxBody, err := number(getenv, "FUNC_MEMFILE_MAX", strconv.FormatInt(bodyLimit, 10), 0, 1<<53, true)
 	if err != nil {
 		return c, err
 	}
@@ -54,7 +76,37 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.MaxStuck = int64(maxStuck)
+	seconds, err = number(getenv, "FUNC_HEADER_TIMEOUT", "10", 0.001, 1e9, false)
+	if err != nil {
+		return c, err
+	}
+	c.HeaderTimeout, c.HeaderText = time.Duration(seconds*float64(time.Second)), strconv.FormatFloat(seconds, 'f', -1, 64)
+	seconds, err = number(getenv, "FUNC_READ_TIMEOUT", "60", 0.001, 1e9, false)
+	if err != nil {
+		return c, err
+	}
+	c.ReadTimeout, c.ReadText = time.Duration(seconds*float64(time.Second)), strconv.FormatFloat(seconds, 'f', -1, 64)
+	connections, err := number(getenv, "FUNC_MAX_CONNECTIONS", "1024", 1, 1<<31, true)
+	if err != nil {
+		return c, err
+	}
+	c.MaxConnections = int(connections)
+	seconds, err = number(getenv, "FUNC_GRACE_PERIOD", "30", 0, 1e9, false)
+	if err != nil {
+		return c, err
+	}
+	c.GracePeriod = time.Duration(seconds * float64(time.Second))
 	return c, nil
+}
+
+// Drain is how long SIGTERM lets running calls finish: the grace period but for a margin (a second, or a tenth
+// of a short one), so that the server exits, its log flushed, before the kubelet's SIGKILL.
+func (c Config) Drain() time.Duration {
+	margin := c.GracePeriod / 10
+	if margin > time.Second {
+		margin = time.Second
+	}
+	return c.GracePeriod - margin
 }
 
 // QualifiedName is module.function, e.g. hello.Hello.
@@ -97,22 +149,20 @@ func number(getenv func(string) string, name, fallback string, minimum, maximum 
 }
 
 // MemoryLimitBytes reads FUNC_MEMORY_LIMIT, a Kubernetes quantity (134217728, 128Mi, 1G); 0 when it is unset,
-// "0" or unreadable.
+// "0" or unreadable (the limit is then unknown), as the Python and Node runtimes read it.
 func (c Config) MemoryLimitBytes() int64 {
-	number, factor := c.MemoryLimit, 1.0
-	for _, unit := range []struct {
-		suffix string
-		factor float64
-	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9},
-		{"T", 1e12}} {
-		if strings.HasSuffix(number, unit.suffix) {
-			number, factor = strings.TrimSuffix(number, unit.suffix), unit.factor
-			break
-		}
-	}
-	value, err := strconv.ParseFloat(number, 64)
-	if err != nil || !(value > 0) || value*factor > math.MaxInt64/2 {
+	match := quantity.FindStringSubmatch(c.MemoryLimit)
+	if match == nil {
 		return 0
 	}
-	return int64(value * factor)
+	value, err := strconv.ParseFloat(match[1], 64)
+	exponent, exponentErr := strconv.Atoi(orDefault(match[2], "0"))
+	if err != nil || exponentErr != nil {
+		return 0
+	}
+	value = value * math.Pow(10, float64(exponent)) * quantityFactors[match[3]] // in the order Python and Node do it
+	if !(value > 0) || value >= 1<<62 {
+		return 0
+	}
+	return int64(value)
 }

@@ -10,7 +10,10 @@
 //   - An error or a panic answers 500 with one line, "Error: <message>" or "Panic: <value>" (a panic's stack
 //     goes to stderr). Calls, failures and durations are counted per HTTP method.
 //   - One access-log line per request goes to stdout, buffered and flushed every 50 ms; SIGTERM stops
-//     accepting and lets running calls finish for up to 5 s.
+//     accepting and lets running calls finish within the pod's grace period (FUNC_GRACE_PERIOD, 30 s).
+//   - Slow clients are bounded: a request's head, and a kept-alive connection's wait for the next one, by
+//     FUNC_HEADER_TIMEOUT (10 s); a body by FUNC_READ_TIMEOUT (60 s) after its head. Beyond FUNC_MAX_CONNECTIONS
+//     (1024) connections, a reserve answers /healthz and /metrics only (limits.go).
 //   - A memory limit (FUNC_MEMORY_LIMIT) becomes the garbage collector's soft limit (90 %), unless GOMEMLIMIT
 //     is set.
 //
@@ -22,6 +25,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -42,26 +46,28 @@ import (
 
 const (
 	defaultCORSMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-	shutdownGrace      = 5 * time.Second
 	logFlushInterval   = 50 * time.Millisecond
 )
 
 // Server answers the HTTP requests of one function.
 type Server struct {
-	stuck          int64 // timed-out calls whose function still runs (atomic; first field for 64-bit alignment)
-	config         Config
-	function       functions.Handler
-	context        functions.Context
-	timeoutMessage string
-	metrics        *metrics
-	clock          clock
-	log            *accessLog
+	stuck              int64 // timed-out calls whose function still runs (atomic; first field for 64-bit alignment)
+	config             Config
+	function           functions.Handler
+	context            functions.Context
+	timeoutMessage     string
+	bodyTimeoutMessage string
+	metrics            *metrics
+	clock              clock
+	log                *accessLog
 }
 
 // New makes the server of function, logging requests to accessLog.
 func New(config Config, function functions.Handler, accessLog io.Writer) *Server {
 	return &Server{config: config, function: function, context: config.FunctionContext(),
-		timeoutMessage: config.TimeoutMessage(), metrics: newMetrics(), log: newAccessLog(accessLog)}
+		timeoutMessage:     config.TimeoutMessage(),
+		bodyTimeoutMessage: "request body not received within " + config.ReadText + " s",
+		metrics:            newMetrics(), log: newAccessLog(accessLog)}
 }
 
 // Main serves function as the environment says, until SIGTERM or SIGINT, and exits.
@@ -78,24 +84,31 @@ func run(function functions.Handler) int {
 		debug.SetMemoryLimit(limit / 10 * 9) // the GC works harder near the container's limit instead of crossing it
 	}
 	address := net.JoinHostPort(config.Host, strconv.Itoa(config.Port))
-	listener, err := net.Listen("tcp", address)
+	tcpListener, err := net.Listen("tcp", address)
 	if err != nil {
 		return failStart(fmt.Sprintf("cannot listen on %s: %v", address, err))
 	}
 	server := New(config, function, os.Stdout)
-	httpServer := &http.Server{Handler: server}
+	listener := newBoundedListener(tcpListener.(*net.TCPListener), config.MaxConnections)
+	// No ReadTimeout: net/http would apply it to the whole connection, and its reader would then cancel the
+	// context of a call that runs longer. The body gets its own deadline (readBody).
+	httpServer := &http.Server{Handler: server, ReadHeaderTimeout: config.HeaderTimeout,
+		IdleTimeout: config.HeaderTimeout}
+	reserve := server.reserveServer()
+	go reserve.Serve(listener.reserve)
 	stopped := make(chan struct{})
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-signals
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), config.Drain())
 		defer cancel()
-		httpServer.Shutdown(ctx) // returns early when running calls outlast the grace: the process exits anyway
+		httpServer.Shutdown(ctx) // returns early when running calls outlast the drain: the process exits anyway
+		reserve.Close()
 		close(stopped)
 	}()
 	go server.log.flushEvery(logFlushInterval)
-	port := listener.Addr().(*net.TCPAddr).Port
+	port := tcpListener.Addr().(*net.TCPAddr).Port
 	fmt.Printf("serving %s on %s\n", config.QualifiedName(), net.JoinHostPort(config.Host, strconv.Itoa(port)))
 	err = httpServer.Serve(listener)
 	if err != http.ErrServerClosed {
@@ -154,17 +167,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, started time.Time
 		w.WriteHeader(http.StatusNoContent)
 		return http.StatusNoContent, false, false
 	case r.Method == http.MethodGet && r.URL.Path == "/healthz":
-		if atomic.LoadInt64(&s.stuck) >= s.config.MaxStuck {
-			writeText(w, http.StatusServiceUnavailable, "too many stuck calls", textType)
-			return http.StatusServiceUnavailable, false, false
-		}
-		writeText(w, http.StatusOK, "OK", textType)
-		return http.StatusOK, false, false
+		return s.health(w), false, false
 	case r.Method == http.MethodGet && r.URL.Path == "/metrics":
 		writeText(w, http.StatusOK, s.metrics.render(atomic.LoadInt64(&s.stuck)), prometheusType)
 		return http.StatusOK, false, false
 	}
-	data, status, problem := s.readBody(r)
+	data, status, problem := s.readBody(w, r)
 	if status != 0 {
 		w.Header()["Connection"] = closeConnection
 		writeText(w, status, problem, textType)
@@ -173,9 +181,21 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, started time.Time
 	return s.callFunction(w, r, data, started)
 }
 
+// health is GET /healthz: 200, or 503 once FUNC_MAX_STUCK calls are stuck.
+func (s *Server) health(w http.ResponseWriter) int {
+	if atomic.LoadInt64(&s.stuck) >= s.config.MaxStuck {
+		writeText(w, http.StatusServiceUnavailable, "too many stuck calls", textType)
+		return http.StatusServiceUnavailable
+	}
+	writeText(w, http.StatusOK, "OK", textType)
+	return http.StatusOK
+}
+
 // readBody reads the whole request body, which becomes the event's Data, and puts it back in r.Body for a
-// function that reads the request itself. A problem comes back as a status and a message.
-func (s *Server) readBody(r *http.Request) (string, int, string) {
+// function that reads the request itself. A problem comes back as a status and a message. The body must arrive
+// within FUNC_READ_TIMEOUT: a deadline on the connection while it is read, lifted before the function runs (a
+// deadline left would cancel the call's context, through net/http's read in the background).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, int, string) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return "", 0, ""
 	}
@@ -184,6 +204,8 @@ func (s *Server) readBody(r *http.Request) (string, int, string) {
 	if r.ContentLength > limit {
 		return "", http.StatusRequestEntityTooLarge, tooLarge
 	}
+	connection := http.NewResponseController(w)
+	connection.SetReadDeadline(time.Now().Add(s.config.ReadTimeout))
 	var data []byte
 	var err error
 	if r.ContentLength > 0 {
@@ -191,13 +213,18 @@ func (s *Server) readBody(r *http.Request) (string, int, string) {
 		_, err = io.ReadFull(r.Body, data)
 	} else { // chunked
 		data, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if int64(len(data)) > limit {
-			return "", http.StatusRequestEntityTooLarge, tooLarge
-		}
 	}
-	if err != nil {
+	// On a problem the deadline stays: net/http reads what is left of the body after the answer (to keep the
+	// connection), and a slow client must not hold it there either.
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "", http.StatusRequestTimeout, s.bodyTimeoutMessage
+	case err != nil:
 		return "", http.StatusBadRequest, "cannot read the request body: " + err.Error()
+	case int64(len(data)) > limit:
+		return "", http.StatusRequestEntityTooLarge, tooLarge
 	}
+	connection.SetReadDeadline(time.Time{})
 	body := string(data)
 	r.Body = io.NopCloser(strings.NewReader(body))
 	return body, 0, ""
