@@ -64,7 +64,7 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, code: int 
 
 
 @pytest.mark.parametrize(("overrides", "name", "message"), [
-    ({}, "Hello_World", 'invalid function name \'Hello_World\': must be a DNS-1123 label'),
+    ({}, "Hello_World", 'invalid function name \'Hello_World\': must be a DNS-1035 label'),
     ({"--from-file": "/nonexistent/hello.py"}, "hello", "--from-file /nonexistent/hello.py: No such file or directory"),
     ({"--runtime": "cobol85"}, "hello", "invalid runtime: cobol85. Supported runtimes are: python3.11"),
     ({"--handler": "hello"}, "hello", "invalid --handler 'hello': expected <module>.<function>"),

@@ -519,7 +519,7 @@ def test_install_env_reaches_the_install_step_and_the_function_env_wins():
     config = replace(BASE, install_env={"PIP_INDEX_URL": "http://site/simple/", "PIP_TRUSTED_HOST": "site"})
     install = next(c for c in pod_of(fn, config)["initContainers"] if c["name"] == "install")
     values = [e["value"] for e in install["env"] if e["name"] == "PIP_INDEX_URL"]
-    assert values == ["http://site/simple/", "http://mine/simple/"]  # Kubernetes takes the last one
+    assert values == ["http://mine/simple/"]  # once: server-side apply refuses a name given twice
     assert {"name": "PIP_TRUSTED_HOST", "value": "site"} in install["env"]
 
 

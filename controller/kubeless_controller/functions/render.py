@@ -184,6 +184,16 @@ def env_list(values: dict[str, str]) -> list[dict]:
     return [{"name": key, "value": value} for key, value in values.items()]
 
 
+def merged_env(*lists: list[dict]) -> list[dict]:
+    """One entry per name, the last given winning: server-side apply refuses a container whose env names a variable
+    twice, though the kubelet would take the last."""
+    by_name: dict[str, dict] = {}
+    for entry in (entry for env in lists for entry in env):
+        by_name.pop(entry.get("name"), None)
+        by_name[entry.get("name")] = entry
+    return list(by_name.values())
+
+
 # Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/), for every
 # container and the pod; a user's own securityContext is merged over these field by field.
 RESTRICTED_CONTAINER = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
@@ -257,7 +267,7 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
     volume = {"name": name, "mountPath": meta.INSTALL_VOLUME}
     provision_image = settings.provision_image
     # package index locations (pip, npm, Go proxy) first, so the function's own --env can override them
-    step_env = [*env_list(settings.install_env), *base_env]
+    step_env = merged_env(env_list(settings.install_env), base_env)
     provision = {"name": "prepare", "image": provision_image, "imagePullPolicy": "IfNotPresent",
                  "command": ["sh", "-c", prepare_script(spec, runtime)],
                  "volumeMounts": [volume, {"name": f"{name}-deps", "mountPath": meta.SOURCE_VOLUME}]}
@@ -270,9 +280,9 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
             check = (f"echo '{sha256_hex(deps)}  {meta.INSTALL_VOLUME}/{runtime.dep_name}' "
                      f"| sha256sum -c - >/dev/null && ")
         cache_url = settings.deps_cache_url
-        install_env = [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
-                                            "KUBELESS_DEPS_FILE": f"{meta.INSTALL_VOLUME}/{runtime.dep_name}",
-                                            "HOME": "/tmp", **install.get("env", {})})]
+        install_env = merged_env(step_env, env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
+                                                     "KUBELESS_DEPS_FILE": f"{meta.INSTALL_VOLUME}/{runtime.dep_name}",
+                                                     "HOME": "/tmp", **install.get("env", {})}))
         # archives bring their own deps file (+deps), whose content the spec does not know: no cache key for them
         cached = bool(cache_url and deps and "deps" not in content_type(spec))
         skip = f"if [ -f {meta.INSTALL_VOLUME}/{depcache.CACHED_MARK} ]; then exit 0; fi; " if cached else ""
@@ -302,9 +312,9 @@ def init_containers(function: dict, runtime: Runtime, base_env: list[dict], reso
         containers.append({
             "name": "compile", "image": compile_["image"], "imagePullPolicy": "IfNotPresent",
             "workingDir": meta.INSTALL_VOLUME, "command": ["sh", "-c", compile_["command"]],
-            "env": [*step_env, *env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
-                                         "KUBELESS_FUNC_NAME": handler, "HOME": "/tmp",
-                                         **compile_.get("env", {})})],
+            "env": merged_env(step_env, env_list({"KUBELESS_INSTALL_VOLUME": meta.INSTALL_VOLUME,
+                                                  "KUBELESS_FUNC_NAME": handler, "HOME": "/tmp",
+                                                  **compile_.get("env", {})})),
             "volumeMounts": [volume]})
     for container in containers:
         if resources:
@@ -327,12 +337,12 @@ def main_container(function: dict, runtime: Runtime | None, own: dict, custom_im
                          contract.ENV_RUNTIME: spec.get("runtime", ""),
                          contract.ENV_MEMORY_LIMIT: str(limits.get("memory", "0"))})
     env += env_list({contract.ENV_PORT: str(port)})
-    shared_env = list(env)
+    shared_env = merged_env(env)
     if runtime is not None and not custom_image:
         env += env_list({contract.ENV_INSTALL_VOLUME: meta.INSTALL_VOLUME,
                          **runtime.phases["runtime"].get("env", {})})
 
-    main = {**own, "name": function["metadata"]["name"], "env": env,
+    main = {**own, "name": function["metadata"]["name"], "env": merged_env(env),
             "ports": [{"containerPort": port, "name": "http", "protocol": "TCP"}]}
     main.setdefault("imagePullPolicy", "IfNotPresent")
     probe = {"httpGet": {"path": contract.PATH_HEALTH, "port": port}}
@@ -359,7 +369,7 @@ def pod_template(function: dict, runtime: Runtime | None, template: dict, settin
     main, shared_env = main_container(function, runtime, containers[0], custom_image)
     # running calls may finish for as long as the kubelet waits before it kills the pod
     grace = pod.get("terminationGracePeriodSeconds", contract.DEFAULT_GRACE_PERIOD)
-    main["env"].append({"name": contract.ENV_GRACE_PERIOD, "value": str(grace)})
+    main["env"] = merged_env(main["env"], env_list({contract.ENV_GRACE_PERIOD: str(grace)}))
 
     volumes = list(pod.get("volumes") or [])
     init = list(pod.get("initContainers") or [])
