@@ -41,7 +41,7 @@ def test_python_node_and_go_functions_run_and_answer_under_restricted(plugin: Cl
         answer = plugin.run("kubectl", "kubeless", "function", "call", name, "-n", restricted, "--data",
                             f"hello {runtime}", timeout=60)
         assert answer.stdout.strip() == f"hello {runtime}"
-    pods = plugin.get_json("get", "pods", "-n", restricted, "-l", "created-by=kubeless")["items"]
+    pods = plugin.get_json("pods", "-n", restricted, "-l", "created-by=kubeless")["items"]
     assert len(pods) == len(RUNTIMES)
     for pod in pods:
         assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -57,7 +57,7 @@ def apply_function(plugin: Cluster, namespace: str, name: str, **spec) -> None:
 
 
 def ready_condition(plugin: Cluster, namespace: str, name: str) -> dict:
-    function = plugin.get_json("get", "function", name, "-n", namespace)
+    function = plugin.get_json("function", name, "-n", namespace)
     return next((c for c in (function.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
 
 
