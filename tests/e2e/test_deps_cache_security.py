@@ -135,8 +135,9 @@ def test_another_namespace_can_neither_claim_store_nor_read_and_the_victim_keeps
     key = wait_until("the victim's cache key", lambda: deps_key(cluster, namespace, "victim"), timeout=60)
     assert key.endswith(f"@{namespace}"), "the key names the namespace that owns it"
     pod = cluster.get_json("deployment", "victim", "-n", namespace)["spec"]["template"]["spec"]
-    assert {"name": "deps-cache-token", "projected": {"sources": [{"serviceAccountToken": {
-        "audience": "kubeless-deps-cache", "expirationSeconds": 600, "path": "token"}}]}} in pod["volumes"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["deps-cache-token"]["projected"]["sources"] == [{"serviceAccountToken": {  # (defaultMode is added)
+        "audience": "kubeless-deps-cache", "expirationSeconds": 600, "path": "token"}}]
     # the attacker's own function, with the same dependency file: a key of its own
     deploy(cluster, attacker_namespace, "thief", tmp_path, requirements, "--node-selectors", HOLD, wait=False)
     thief_key = wait_until("the thief's cache key", lambda: deps_key(cluster, attacker_namespace, "thief"),
