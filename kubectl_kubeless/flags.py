@@ -25,6 +25,10 @@ ENV_NAME = r"[-._a-zA-Z][-._a-zA-Z0-9]*"  # what the API server accepts for a co
 # are `<name>-<hash>-<hash>`; Kubernetes cuts their host name to 63, which it accepts.
 FUNCTION_NAME_MAX = 63 - len("-deps")
 SECRET_VOLUME_SUFFIX = "-vol"  # a secret S is the volume S-vol, mounted at /S (Kubeless' rule)
+# The root's own folders (the Filesystem Hierarchy Standard's, and the kernel's): a secret mounted over one of them
+# hides the interpreter, its libraries or /tmp, and the function cannot start.
+SYSTEM_FOLDERS = frozenset({"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "media", "mnt",
+                            "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var"})
 
 
 def dns_label(value: str, what: str) -> str:
@@ -126,9 +130,10 @@ def secrets(values: list[str] | None, function: str) -> list[str]:
             raise UserError(f"invalid --secrets name {secret!r}: at most {longest} lowercase letters, digits and '-', "
                             "starting and ending with a letter or digit (it names the volume "
                             f"{secret}{SECRET_VOLUME_SUFFIX})")
-        if secret in reserved:
-            raise UserError(f"invalid --secrets name {secret!r}: it would be mounted at /{secret}, where the "
-                            "function's code is; copy the secret under another name")
+        if secret in reserved or secret in SYSTEM_FOLDERS:
+            where = "the function's code is" if secret in reserved else "the system's own files are"
+            raise UserError(f"invalid --secrets name {secret!r}: it would be mounted at /{secret}, where {where}; "
+                            "copy the secret under another name")
         if f"{secret}{SECRET_VOLUME_SUFFIX}" in (function, f"{function}-deps"):
             raise UserError(f"invalid --secrets name {secret!r}: its volume {secret}{SECRET_VOLUME_SUFFIX} has the "
                             "name of the function's own volume; copy the secret under another name")

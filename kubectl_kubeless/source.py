@@ -15,6 +15,7 @@ import base64
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -49,10 +50,16 @@ def archive_suffix(name: str) -> str:
     return ""
 
 
-def checksum(data: bytes) -> str:
+def hasher():
     import hashlib  # noqa: PLC0415 - start-up: loading OpenSSL takes ~3 ms that `version` and `--help` do not need
 
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return hashlib.sha256()
+
+
+def checksum(data: bytes) -> str:
+    digest = hasher()
+    digest.update(data)
+    return "sha256:" + digest.hexdigest()
 
 
 def code_from_bytes(name: str, data: bytes) -> Code:
@@ -67,16 +74,23 @@ def code_from_bytes(name: str, data: bytes) -> Code:
     return Code(base64.b64encode(data).decode("ascii"), "base64" + suffix, checksum(data))
 
 
-def code_from_url(url: str, data: bytes) -> Code:
-    """A URL is stored as is; `data` is what it served when the plugin fetched it, for the checksum."""
+def code_from_url(url: str, chunks: Iterable[bytes]) -> Code:
+    """A URL is stored as is; `chunks` are what it served when the plugin fetched it, for the checksum. They are
+    hashed as they arrive, never held whole: code served from a URL is the code too big for a ConfigMap."""
     suffix = archive_suffix(urlsplit(url).path)
-    check_archive(url, suffix, data)
-    return Code(url, "url" + suffix, checksum(data))
+    digest, head = hasher(), b""
+    for chunk in chunks:
+        digest.update(chunk)
+        if len(head) < MAGIC_LENGTH:
+            head += chunk[:MAGIC_LENGTH]
+    check_archive(url, suffix, head)
+    return Code(url, "url" + suffix, "sha256:" + digest.hexdigest())
 
 
 # The first bytes of what the controller unpacks: a zip (an empty one too), and tar's gzip, bzip2, xz and compress.
 ARCHIVE_MAGIC = {"+zip": (b"PK\x03\x04", b"PK\x05\x06"),
                  "+compressedtar": (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x1f\x9d")}
+MAGIC_LENGTH = max(len(magic) for magics in ARCHIVE_MAGIC.values() for magic in magics)
 
 
 def check_archive(location: str, suffix: str, data: bytes) -> None:
@@ -119,8 +133,10 @@ def too_big(flag: str, location: str, size: int, encoded: str = "") -> UserError
                      f"holds; serve it from a URL instead: {flag} https://.../{os.path.basename(location)}")
 
 
-def read_file(location: str, flag: str) -> bytes:
-    """A regular file no bigger than a ConfigMap holds; a FIFO, a device or a huge file is refused before reading."""
+def read_file(location: str, flag: str, limit: int = meta.CONFIGMAP_LIMIT,
+              oversize: Callable[[str, str, int], UserError] = too_big) -> bytes:
+    """A regular file of at most `limit` bytes (what a ConfigMap holds, unless told); a FIFO, a device or a huge
+    file is refused before reading."""
     try:
         descriptor = os.open(location, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
@@ -128,31 +144,47 @@ def read_file(location: str, flag: str) -> bytes:
     status = os.fstat(descriptor)
     problem = ("is a directory; give a file (an archive such as a .zip for several)" if stat.S_ISDIR(status.st_mode)
                else None if stat.S_ISREG(status.st_mode) else "is not a regular file (a pipe or a device?); give a file")
-    if problem or status.st_size > meta.CONFIGMAP_LIMIT:
+    if problem or status.st_size > limit:
         os.close(descriptor)
-        raise UserError(f"{flag} {location}: {problem}") if problem else too_big(flag, location, status.st_size)
+        raise UserError(f"{flag} {location}: {problem}") if problem else oversize(flag, location, status.st_size)
     with os.fdopen(descriptor, "rb") as handle:
         try:
-            data = handle.read(meta.CONFIGMAP_LIMIT + 1)
+            data = handle.read(limit + 1)
         except OSError as error:
             raise UserError(f"{flag} {location}: {error.strerror or error}") from None
-    if len(data) > meta.CONFIGMAP_LIMIT:  # it grew since fstat
-        raise too_big(flag, location, len(data))
+    if len(data) > limit:  # it grew since fstat
+        raise oversize(flag, location, len(data))
     return data
 
 
-def download(url: str, flag: str) -> bytes:
+DOWNLOAD_CHUNK = 1024 * 1024
+
+
+def download(url: str, flag: str) -> Iterator[bytes]:
+    """What the URL serves, chunk by chunk."""
     import urllib.error  # noqa: PLC0415 - start-up: urllib.request is slow to import; only URL sources need it
     import urllib.request  # noqa: PLC0415
 
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as answer:  # noqa: S310 - http(s) only
-            return answer.read()
+            while chunk := answer.read(DOWNLOAD_CHUNK):
+                yield chunk
     except urllib.error.HTTPError as error:
         raise UserError(f"{flag} {url}: the server answered {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise UserError(f"{flag} {url}: cannot download it: {reason}") from None
+
+
+def download_bounded(url: str, flag: str, fetch=download) -> bytes:
+    """What the URL serves, refused (without reading on) beyond what a ConfigMap holds."""
+    data = bytearray()
+    for chunk in fetch(url, flag):
+        data += chunk
+        if len(data) > meta.CONFIGMAP_LIMIT:
+            raise UserError(f"{flag} {url} serves more than the {meta.CONFIGMAP_LIMIT} bytes a function's "
+                            "ConfigMap holds; the dependency file must fit in it")
+    return bytes(data)
 
 
 def read_code(location: str, fetch=download) -> Code:
@@ -163,7 +195,8 @@ def read_code(location: str, fetch=download) -> Code:
 
 def read_deps(location: str, fetch=download) -> str:
     """--dependencies: the file's text, or base64 when it is not UTF-8 (Kubeless' rule)."""
-    data = fetch(location, "--dependencies") if is_url(location) else read_file(location, "--dependencies")
+    data = (download_bounded(location, "--dependencies", fetch) if is_url(location)
+            else read_file(location, "--dependencies"))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,6 +1,7 @@
 """The controller's Prometheus metrics, in the text exposition format, without a client library."""
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -19,6 +20,15 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def resident_memory_bytes() -> int:
+    """This process's resident set, from /proc (0 where there is none)."""
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 class Metrics:
     def __init__(self, queue_depth: Callable[[], int] = lambda: 0):
         self._lock = threading.Lock()
@@ -29,6 +39,7 @@ class Metrics:
         self.duration_sum = 0.0
         self.duration_count = 0
         self.is_leader = False
+        self.api_requests: dict[tuple[str, str], int] = {}  # (verb, resource) -> requests sent
 
     def observe_reconcile(self, seconds: float, ok: bool) -> None:
         with self._lock:
@@ -41,7 +52,14 @@ class Metrics:
                 if seconds <= bound:
                     self.buckets[index] += 1
 
+    def count_request(self, verb: str, resource: str) -> None:
+        """One request to the API server (the clients' on_request)."""
+        with self._lock:
+            self.api_requests[verb, resource] = self.api_requests.get((verb, resource), 0) + 1
+
     def render(self) -> str:
+        resident = resident_memory_bytes()
+        times = os.times()
         with self._lock:
             lines = [
                 "# HELP kubeless_controller_reconcile_total Reconciliations of a Function, by result.",
@@ -64,5 +82,16 @@ class Metrics:
                 "# HELP kubeless_controller_is_leader 1 when this replica holds the leader lease.",
                 "# TYPE kubeless_controller_is_leader gauge",
                 f"kubeless_controller_is_leader {int(self.is_leader)}",
+                "# HELP kubeless_controller_api_requests_total Requests sent to the API server, by verb (get, list, "
+                "watch, apply, create, update, delete) and resource.",
+                "# TYPE kubeless_controller_api_requests_total counter",
+                *(f"kubeless_controller_api_requests_total{_labels({'verb': verb, 'resource': resource})} {count}"
+                  for (verb, resource), count in sorted(self.api_requests.items())),
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+                "# TYPE process_resident_memory_bytes gauge",
+                f"process_resident_memory_bytes {resident}",
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+                "# TYPE process_cpu_seconds_total counter",
+                f"process_cpu_seconds_total {_number(round(times.user + times.system, 2))}",
             ]
         return "\n".join(lines) + "\n"

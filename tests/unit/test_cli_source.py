@@ -53,12 +53,33 @@ def test_a_url_is_stored_as_a_url_with_the_checksum_of_what_it_served():
 
     def fetch(url, flag):
         fetched.append((url, flag))
-        return served
+        return [served[:3], served[3:]]  # chunks, as a download yields them
 
     code = source.read_code("https://example.com/code/app.zip?token=x", fetch)
     assert code == source.Code("https://example.com/code/app.zip?token=x", "url+zip", sha(served))
     assert fetched == [("https://example.com/code/app.zip?token=x", "--from-file")]
     assert source.read_code("http://example.com/hello.py", fetch).content_type == "url"
+
+
+def test_code_from_a_url_is_hashed_as_it_arrives_and_its_archive_checked_by_its_first_bytes():
+    chunks = [b"P", b"K\x03", b"\x04" + b"x" * 10] + [b"y" * 1000] * 50
+    code = source.read_code("https://example.com/app.zip", lambda url, flag: iter(chunks))
+    assert code.checksum == sha(b"".join(chunks))
+    with pytest.raises(UserError, match="the name says a zip archive"):
+        source.read_code("https://example.com/app.zip", lambda url, flag: iter([b"not", b" a zip"]))
+
+
+def test_dependencies_from_a_url_beyond_the_configmap_limit_are_refused_without_reading_on():
+    served = []
+
+    def endless(url, flag):
+        while True:
+            served.append(1)
+            yield b"x" * 512 * 1024
+
+    with pytest.raises(UserError, match="--dependencies"):
+        source.read_deps("https://example.com/requirements.txt", endless)
+    assert len(served) == 3, "the third half-MiB is over the limit: no fourth is read"
 
 
 def test_dependencies_are_text_or_base64(tmp_path):

@@ -46,6 +46,9 @@ def refused(argv: list[str], client: FakeClient | None = None, environ: dict | N
     (["--cpu", "-1"], "invalid --cpu '-1': must not be negative"),
     (["--secrets", "kubeless"], "it would be mounted at /kubeless, where the function's code is"),
     (["--secrets", "src"], "mounted at /src"),
+    (["--secrets", "usr"], "it would be mounted at /usr, where the system's own files are"),
+    (["--secrets", "etc"], "mounted at /etc"),
+    (["--secrets", "tmp"], "mounted at /tmp"),
     (["--secrets", "hello"], None),  # hello-vol: no collision
     (["--secrets", "a" * 60], "at most 59 lowercase letters"),
     (["--secrets", "db,db"], "--secrets db is given twice"),

@@ -14,7 +14,7 @@ import pytest
 
 from kubeless_controller import client as client_module
 from kubeless_api.resources import path
-from kubeless_controller.client import ApiError, Client, Credentials
+from kubeless_controller.client import ApiError, Client, Credentials, TokenBucket, resource_of
 from kubeless_controller.informer import Informer
 
 
@@ -211,6 +211,84 @@ def test_list_follows_pages(fake: FakeApi, client: Client):
     assert fake.requests[0]["query"]["labelSelector"] == "created-by=kubeless"
 
 
+def test_list_slims_each_page_as_it_arrives(fake: FakeApi, client: Client):
+    fake.objects = [pod(f"p{i}", str(i)) for i in range(3)]
+    seen = []
+
+    def transform(obj):
+        seen.append(len(fake.requests))
+        return {"metadata": {"name": obj["metadata"]["name"]}}
+
+    items, _ = client.list("/api/v1/pods", page_size=2, transform=transform)
+    assert items == [{"metadata": {"name": f"p{i}"}} for i in range(3)]
+    assert seen == [1, 1, 2], "each page is transformed before the next is asked for"
+    assert fake.requests[0]["query"]["limit"] == "2"
+
+
+def test_a_metadata_only_list_and_watch_ask_the_api_server_for_partial_object_metadata(fake: FakeApi,
+                                                                                       client: Client):
+    fake.watches.put([{"type": "ADDED", "object": pod("p1", "11")}, ("close",)])
+    client.list("/api/v1/pods", metadata_only=True)
+    list(client.watch("/api/v1/pods", resource_version="10", metadata_only=True))
+    client.list("/api/v1/pods")
+    accepts = [request["headers"]["Accept"] for request in fake.requests]
+    assert accepts == ["application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+                       "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", "application/json"]
+
+
+def test_every_request_is_counted_by_verb_and_resource(fake: FakeApi, tmp_path: Path):
+    counted = []
+    client = Client(Credentials(fake.url, token_file=str(tmp_path / "token")),
+                    on_request=lambda verb, resource: counted.append((verb, resource)))
+    fake.objects = [pod("a", "1")]
+    client.get("/api/v1/namespaces/ns/configmaps/a")
+    client.list("/api/v1/pods")
+    client.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "f", "namespace": "ns"}})
+    client.apply({"apiVersion": "kubeless.io/v1beta1", "kind": "Function", "metadata": {"name": "f", "namespace": "ns"},
+                  "status": {}}, subresource="status")
+    client.create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "ns"}})
+    client.replace({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l", "namespace": "ns"}})
+    client.delete("/apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/f")
+    fake.watches.put([{"type": "ADDED", "object": pod("a", "11")}])
+    list(client.watch("/api/v1/pods", resource_version="10"))
+    assert counted == [("get", "configmaps"), ("list", "pods"), ("apply", "deployments"), ("apply", "functions/status"),
+                       ("create", "events"), ("update", "leases"), ("delete", "horizontalpodautoscalers"),
+                       ("watch", "pods")]
+
+
+def test_resource_of_a_path():
+    assert resource_of("/api/v1/namespaces/ns/configmaps/a") == "configmaps"
+    assert resource_of("/api/v1/namespaces/ns") == "namespaces"
+    assert resource_of("/api/v1/namespaces") == "namespaces"
+    assert resource_of("/api/v1/pods?watch=1") == "pods"
+    assert resource_of("/apis/kubeless.io/v1beta1/namespaces/ns/functions/f/status") == "functions/status"
+    assert resource_of("/apis/apps/v1/deployments") == "deployments"
+
+
+def test_the_rate_limit_lets_a_burst_through_then_spaces_requests():
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(10, 3, clock=lambda: now[0], sleep=sleep)
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    assert bucket.take() == pytest.approx(0.1)
+    now[0] += 1  # idle: the bucket fills up again, to its burst and no more
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    assert bucket.take() == pytest.approx(0.1)
+
+
+def test_a_rate_limited_client_waits_between_requests(fake: FakeApi, tmp_path: Path):
+    client = Client(Credentials(fake.url, token_file=str(tmp_path / "token")), qps=20, burst=1)
+    started = time.monotonic()
+    for _ in range(3):
+        client.get("/api/v1/namespaces/ns/configmaps/a")
+    assert time.monotonic() - started >= 0.09
+
+
 def test_the_rotated_token_is_read_again(fake: FakeApi, client: Client, tmp_path: Path, monkeypatch):
     client.get("/api/v1/namespaces/ns/configmaps/a")
     (tmp_path / "token").write_text("second\n")
@@ -283,6 +361,23 @@ def test_informer_lists_then_watches_from_the_lists_version(fake: FakeApi, clien
         assert informer.by_index("g")[0]["metadata"]["name"] == "b" and informer.by_index("f") == []
         watch = next(r for r in fake.requests if r["query"].get("watch"))
         assert watch["query"]["resourceVersion"] == "10"
+    finally:
+        informer.stop()
+
+
+def test_a_transformed_informer_keeps_the_slim_copy_and_reports_only_its_changes(fake: FakeApi, client: Client):
+    def slim(obj):
+        return {"metadata": obj["metadata"]}
+
+    fake.objects = [{**pod("a", "5"), "status": {"phase": "Pending"}}]
+    fake.watches.put([{"type": "MODIFIED", "object": {**pod("a", "11"), "status": {"phase": "Running"}}},
+                      {"type": "MODIFIED", "object": pod("a", "12", {"function": "f"})}, ("hold",)])
+    recorder = Recorder()
+    informer = start_informer(client, recorder, transform=slim)
+    try:
+        assert recorder.wait_for(2) == [("ADDED", "a"), ("MODIFIED", "a")], "the status change is not reported"
+        assert informer.get("ns/a") == pod("a", "12", {"function": "f"})
+        assert next(r for r in fake.requests if not r["query"].get("watch"))["query"]["limit"] == "50"
     finally:
         informer.stop()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from kubeless_controller.client import ApiError
 from kubeless_controller.functions import status
 from kubeless_controller.functions.reconciler import FunctionReconciler
 from kubeless_controller.leader import LeaderElector
+from kubeless_controller.copies import contains
 from kubeless_controller.runner import Blocked, Runner
 from kubeless_controller.settings import Environment, SettingsWatch
 from kubeless_controller.workqueue import Backoff, WorkQueue
@@ -30,8 +32,43 @@ FUNCTION_PATH = path(meta.API_VERSION, "Function", "ns", "hello")
 PIP_ERROR = "ERROR: No matching distribution found for no-such-package-xyz==1.0"
 
 
+def defaulted(obj: dict) -> dict:
+    """What the API server adds to an applied object, in part: defaults the render never sets, empty values it omits,
+    quantities in canonical form, and managedFields."""
+    obj["metadata"]["managedFields"] = [{"manager": "kubeless-controller", "operation": "Apply",
+                                         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}]
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "Deployment":
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.get("strategy", {}).get("rollingUpdate", {}).setdefault("maxSurge", "25%")
+        pod = spec["template"]["spec"]
+        pod.setdefault("restartPolicy", "Always")
+        pod.setdefault("dnsPolicy", "ClusterFirst")
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            for variable in container.get("env", []):
+                if variable.get("value") == "":
+                    del variable["value"]
+            for amounts in (container.get("resources") or {}).values():
+                for name, amount in amounts.items():
+                    if amount == "0.5":
+                        amounts[name] = "500m"
+    if obj["kind"] == "Service":
+        spec.setdefault("clusterIP", "10.96.0.42")
+        spec.setdefault("sessionAffinity", "None")
+    return obj
+
+
+def selected(obj: dict, label_selector: str | None) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    return all(labels.get(name) == value for name, value in
+               (term.split("=", 1) for term in (label_selector or "").split(",") if term))
+
+
 class FakeApi:
-    """Objects by path; server-side apply stores the body; records every call."""
+    """Objects by path; server-side apply stores the body, defaulted; records every call."""
 
     def __init__(self):
         self.objects: dict[str, dict] = {}
@@ -69,12 +106,25 @@ class FakeApi:
                 stored = self.objects[object_path(obj)]
                 stored["status"] = copy.deepcopy(obj["status"])
                 return copy.deepcopy(self._stamp(stored))
-            stored = self._stamp(copy.deepcopy(obj))
+            stored = self._stamp(defaulted(copy.deepcopy(obj)))
             if obj["kind"] == "Deployment":
                 stored["metadata"]["generation"] = 1
                 stored["status"] = copy.deepcopy(self.deployment_status)
             self.objects[where] = stored
             return copy.deepcopy(stored)
+
+    def list(self, where: str, *, label_selector: str | None = None, field_selector: str | None = None,
+             page_size: int = 500, transform=None, metadata_only: bool = False) -> tuple[list[dict], str]:
+        with self.lock:
+            self._check("list", where)
+            items = [copy.deepcopy(obj) for obj in self.objects.values()
+                     if where in (path(obj["apiVersion"], obj["kind"]),
+                                  path(obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace")))
+                     and selected(obj, label_selector)]
+            if metadata_only:
+                items = [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                          "metadata": item["metadata"]} for item in items]
+            return [transform(item) for item in items] if transform else items, str(self.version)
 
     def create(self, obj: dict) -> dict:
         with self.lock:
@@ -104,6 +154,9 @@ class FakeApi:
 
     def applied(self) -> list[str]:
         return [where for verb, where in self.calls if verb == "apply"]
+
+    def writes(self, since: int = 0) -> list[tuple[str, str]]:
+        return [(verb, where) for verb, where in self.calls[since:] if verb not in ("get", "list")]
 
     def event_reasons(self) -> list[str]:
         return [event["reason"] for event in self.events]
@@ -329,6 +382,166 @@ def test_events_never_fail_a_reconcile(fake: FakeApi, controller: Runner):
     assert controller.process("ns/hello") is True
 
 
+# --- compare before apply --------------------------------------------------------------------------------------
+
+CONFIG_MAP_PATH = path("v1", "ConfigMap", "ns", "hello")
+SERVICE_PATH = path("v1", "Service", "ns", "hello")
+HPA_PATH = path("autoscaling/v2", "HorizontalPodAutoscaler", "ns", "hello")
+
+
+def restarted(fake: FakeApi) -> Runner:
+    """A new controller process: nothing remembered, informers that have listed the world (warm copies)."""
+    controller = make_controller(fake)
+    for informer in controller.informers.values():
+        informer.relist()
+    while (key := controller.queue.get(timeout=0)) is not None:  # what the lists reported: reconciled by hand
+        controller.queue.done(key)
+    return controller
+
+
+ELABORATE = {  # defaults the API server adds, an empty value it omits, a quantity it rewrites, an autoscaler
+    "deployment": {"spec": {"replicas": 0, "template": {"spec": {"containers": [{
+        "env": [{"name": "EMPTY", "value": ""}], "resources": {"requests": {"cpu": "0.5"}}}]}}}},
+    "horizontalPodAutoscaler": {"spec": {"maxReplicas": 3}},
+}
+
+
+@pytest.mark.parametrize("spec", [{}, ELABORATE], ids=["plain", "elaborate"])
+def test_a_restart_with_nothing_changed_applies_nothing_and_reads_only_the_function(fake: FakeApi, spec: dict):
+    fake.objects[FUNCTION_PATH] = function(**spec)
+    fake.deployment_status = {"observedGeneration": 1, "replicas": 0}
+    make_controller(fake).reconcile("ns/hello")
+    assert (CONFIG_MAP_PATH in fake.objects, HPA_PATH in fake.objects) == (True, bool(spec))
+    controller = restarted(fake)
+    calls = len(fake.calls)
+    assert controller.process("ns/hello")
+    assert fake.calls[calls:] == [("get", FUNCTION_PATH)], \
+        "no apply, no status, no event; the ownership and autoscaler checks read the informers' copies"
+
+
+def test_a_changed_field_is_one_apply_of_the_child_it_changes(fake: FakeApi):
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    fake.objects[FUNCTION_PATH] = function(generation=2, timeout="30")
+    calls = len(fake.calls)
+    controller.reconcile("ns/hello")
+    assert fake.writes(calls) == [("apply", DEPLOYMENT_PATH), ("apply", FUNCTION_PATH + "/status"),
+                                  ("create", path("v1", "Event", "ns", fake.events[-1]["metadata"]["name"]))]
+    variables = fake.objects[DEPLOYMENT_PATH]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "FUNC_TIMEOUT", "value": "30"} in variables
+
+
+def test_a_field_the_render_no_longer_sets_is_applied_away(fake: FakeApi):
+    fake.objects[FUNCTION_PATH] = function(deployment={"metadata": {"annotations": {"team": "a"}}})
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    fake.objects[FUNCTION_PATH] = function(generation=2)  # the annotation is gone: live still has it, a superset
+    calls = len(fake.calls)
+    controller.reconcile("ns/hello")
+    assert [where for verb, where in fake.writes(calls) if verb == "apply"] == [DEPLOYMENT_PATH,
+                                                                                FUNCTION_PATH + "/status"]
+    assert "team" not in fake.objects[DEPLOYMENT_PATH]["metadata"]["annotations"]
+
+
+def test_a_child_changed_by_someone_else_is_applied_back(fake: FakeApi):
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    edited = copy.deepcopy(fake.objects[DEPLOYMENT_PATH])
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "someone/else:latest"
+    edited["metadata"]["resourceVersion"] = "99"
+    fake.objects[DEPLOYMENT_PATH] = edited
+    controller.informers["deployments"].handle({"type": "MODIFIED", "object": copy.deepcopy(edited)})
+    assert controller.queue.get(timeout=0) == "ns/hello"
+    calls = len(fake.calls)
+    controller.reconcile("ns/hello")
+    assert fake.writes(calls) == [("apply", DEPLOYMENT_PATH)]
+    assert fake.objects[DEPLOYMENT_PATH]["spec"]["template"]["spec"]["containers"][0]["image"] != \
+        "someone/else:latest"
+
+
+def test_an_autoscaler_no_longer_wanted_is_deleted_by_its_copy_without_a_get(fake: FakeApi):
+    fake.objects[FUNCTION_PATH] = function(horizontalPodAutoscaler={"spec": {"maxReplicas": 3}})
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    fake.objects[FUNCTION_PATH] = function(generation=2)
+    calls = len(fake.calls)
+    controller.reconcile("ns/hello")
+    assert ("delete", HPA_PATH) in fake.calls[calls:] and ("get", HPA_PATH) not in fake.calls[calls:]
+    assert HPA_PATH not in fake.objects
+
+
+def test_a_copy_owned_by_someone_else_is_not_taken_over(fake: FakeApi):
+    foreign = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "hello", "namespace": "ns", "uid": "x", "resourceVersion": "1", "labels": meta.function_labels("hello")}}
+    fake.objects[CONFIG_MAP_PATH] = foreign
+    controller = restarted(fake)
+    with pytest.raises(Blocked, match="does not belong to this function"):
+        controller.reconcile("ns/hello")
+    assert CONFIG_MAP_PATH not in fake.applied()
+
+
+def test_the_copies_keep_neither_code_nor_managed_fields(fake: FakeApi):
+    code = "def hello(e, c):\n    return 'a long function'\n"
+    fake.objects[FUNCTION_PATH] = function(function=code)
+    fake.objects[FUNCTION_PATH]["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(fake.objects[FUNCTION_PATH])}
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    kept = {name: controller.cache(name).get("ns/hello") for name in ("functions", "configmaps", "deployments")}
+    assert code not in json.dumps(kept) and "managedFields" not in json.dumps(kept)
+    assert set(kept["functions"]) == {"apiVersion", "kind", "metadata"}
+    assert kept["configmaps"]["data"]["hello.py"] == hashlib.sha256(code.encode()).hexdigest()
+
+
+def test_a_status_the_controller_wrote_requeues_nothing_but_a_label_does(fake: FakeApi):
+    make_controller(fake).reconcile("ns/hello")
+    controller = restarted(fake)
+    functions = controller.informers["functions"]
+    written = copy.deepcopy(fake.objects[FUNCTION_PATH])
+    written["status"]["replicas"], written["metadata"]["resourceVersion"] = 7, "100"
+    functions.handle({"type": "MODIFIED", "object": written})
+    assert controller.queue.get(timeout=0) is None
+    assert functions.get("ns/hello")["metadata"]["resourceVersion"] == "100", "the copy still moves forward"
+    labelled = copy.deepcopy(written)
+    labelled["metadata"]["labels"], labelled["metadata"]["resourceVersion"] = {"tier": "gold"}, "101"
+    functions.handle({"type": "MODIFIED", "object": labelled})
+    assert controller.queue.get(timeout=0) == "ns/hello"
+
+
+def test_the_echo_of_an_apply_requeues_nothing_but_a_later_version_does(fake: FakeApi, controller: Runner):
+    controller.reconcile("ns/hello")
+    deployments = controller.informers["deployments"]
+    for name, where in (("configmaps", CONFIG_MAP_PATH), ("services", SERVICE_PATH), ("deployments", DEPLOYMENT_PATH)):
+        controller.informers[name].handle({"type": "ADDED", "object": copy.deepcopy(fake.objects[where])})
+    assert controller.queue.get(timeout=0) is None
+    progressed = copy.deepcopy(fake.objects[DEPLOYMENT_PATH])
+    progressed["status"], progressed["metadata"]["resourceVersion"] = {"observedGeneration": 1}, "200"
+    deployments.handle({"type": "MODIFIED", "object": progressed})
+    assert controller.queue.get(timeout=0) == "ns/hello"
+
+
+def test_workers_wait_for_warm_copies_only_as_long_as_asked(fake: FakeApi, controller: Runner):
+    assert controller.wait_for_sync(timeout=0.01) is False
+    assert restarted(fake).wait_for_sync(timeout=0.01) is True
+
+
+@pytest.mark.parametrize(("live", "desired", "expected"), [
+    ({"a": 1, "b": 2}, {"a": 1}, True),
+    ({"a": 1}, {"a": 2}, False),
+    ({"a": 1}, {"b": 1}, False),
+    ({}, {"a": "", "b": 0, "c": False, "d": [], "e": {}, "f": None}, True),
+    ({"a": [{"x": 1, "default": 2}]}, {"a": [{"x": 1}]}, True),
+    ({"a": [{"x": 1}, {"x": 2}]}, {"a": [{"x": 1}]}, False),
+    ({"a": [{"x": 2}, {"x": 1}]}, {"a": [{"x": 1}, {"x": 2}]}, False),
+    ({"a": 1}, {"a": True}, False),
+    ({"limits": {"cpu": "500m", "memory": "1Gi"}}, {"limits": {"cpu": "0.5", "memory": "1024Mi"}}, True),
+    ({"limits": {"cpu": "500m"}}, {"limits": {"cpu": "0.6"}}, False),
+    ({"env": "500m"}, {"env": "0.5"}, False),
+])
+def test_desired_is_a_subset_of_live(live: dict, desired: dict, expected: bool):
+    assert contains(live, desired) is expected
+
+
 # --- watches to keys -------------------------------------------------------------------------------------------
 
 def test_deployments_and_pods_requeue_the_function_named_by_their_label(controller: Runner):
@@ -493,3 +706,30 @@ def test_an_api_server_that_cannot_even_store_the_status_still_gets_the_first_er
     fake.fail[("apply", FUNCTION_PATH + "/status")] = ApiError(500, "InternalError", "etcd down")
     with pytest.raises(ApiError, match="etcd timeout"):
         controller.reconcile("ns/hello")
+
+
+def test_a_namespace_being_deleted_is_nothing_to_do_and_not_retried(fake: FakeApi, controller: Runner):
+    fake.fail[("apply", CONFIG_MAP_PATH)] = ApiError(
+        403, "Forbidden", 'configmaps "hello" is forbidden: unable to create new content in namespace ns because it '
+                          "is being terminated")
+    assert controller.process("ns/hello")
+    assert controller.queue.get(timeout=0) is None, "not requeued"
+    assert "status" not in fake.objects[FUNCTION_PATH]
+
+
+def test_with_the_names_listed_a_new_function_needs_no_get_but_its_own_and_an_unlabelled_name_is_not_taken(
+        fake: FakeApi):
+    controller = restarted(fake)
+    calls = len(fake.calls)
+    controller.reconcile("ns/hello")
+    assert [where for verb, where in fake.calls[calls:] if verb == "get"] == [FUNCTION_PATH]
+
+    other = function()
+    other["metadata"].update(name="other", uid="other-uid")
+    fake.objects[path(meta.API_VERSION, "Function", "ns", "other")] = other
+    fake.objects[path("v1", "Service", "ns", "other")] = {"apiVersion": "v1", "kind": "Service", "metadata": {
+        "name": "other", "namespace": "ns", "uid": "s", "resourceVersion": "1"}}  # someone's, without our label
+    controller = restarted(fake)
+    with pytest.raises(Blocked, match="Service ns/other already exists"):
+        controller.reconcile("ns/other")
+    assert path("v1", "Service", "ns", "other") not in fake.applied()

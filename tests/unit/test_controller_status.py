@@ -281,6 +281,10 @@ def conditions_for(ready: str, reason: str, message: str = "m") -> dict:
     (conditions_for("True", "MinimumReplicasAvailable"), conditions_for("False", "Deploying", "0/1"),
      ("Warning", "NotReady", "Deploying: 0/1")),
     ({}, conditions_for("False", "InvalidSpec", "bad"), ("Warning", "NotReady", "InvalidSpec: bad")),
+    ({}, conditions_for("False", "ScaledToZero"), None),
+    (conditions_for("False", "Deploying"), conditions_for("False", "ScaledToZero"), None),
+    (conditions_for("True", "MinimumReplicasAvailable"), conditions_for("False", "ScaledToZero", "0 replicas"),
+     ("Normal", "ScaledToZero", "0 replicas")),
 ])
 def test_ready_events_only_on_flips_and_new_failures(before, after, expected):
     assert status.ready_event(before, after) == expected

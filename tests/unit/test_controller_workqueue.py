@@ -138,9 +138,24 @@ def test_metrics_exposition():
     assert text.endswith("\n")
 
 
+def test_api_requests_and_the_processs_memory_are_exposed():
+    metrics = Metrics()
+    for verb, resource in [("apply", "deployments"), ("apply", "deployments"), ("get", "functions")]:
+        metrics.count_request(verb, resource)
+    lines = metrics.render().splitlines()
+    assert 'kubeless_controller_api_requests_total{verb="apply",resource="deployments"} 2' in lines
+    assert 'kubeless_controller_api_requests_total{verb="get",resource="functions"} 1' in lines
+    assert "# TYPE kubeless_controller_api_requests_total counter" in lines
+    resident = next(line for line in lines if line.startswith("process_resident_memory_bytes "))
+    assert int(resident.split()[1]) > 1_000_000
+    assert any(line.startswith("process_cpu_seconds_total ") for line in lines)
+
+
 # --- the process environment ----------------------------------------------------------------------------------
 
 def test_environment():
     environment = Environment.from_env({"KUBELESS_NAMESPACE": "sys", "POD_NAME": "pod-1", "KUBELESS_WORKERS": "2"})
     assert (environment.namespace, environment.config_map, environment.pod_name, environment.workers,
             environment.port) == ("sys", "kubeless-config", "pod-1", 2, 8081)
+    limited = Environment.from_env({"KUBELESS_API_QPS": "50", "KUBELESS_API_BURST": "100"})
+    assert (limited.api_qps, limited.api_burst) == (50.0, 100)

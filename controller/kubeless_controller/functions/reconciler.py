@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from kubeless_api import conditions, meta, resources
 from kubeless_controller.client import ApiError
 from kubeless_controller.functions import policy, render, status
-from kubeless_controller.runner import Blocked, Runner, Watch
+from kubeless_controller.copies import data_digests, metadata_only, without_status
+from kubeless_controller.runner import Blocked, Problem, Prunable, Runner, Watch
 
 log = logging.getLogger(__name__)
 
@@ -19,22 +19,24 @@ def function_key(obj: dict) -> str | None:
     return f"{metadata['namespace']}/{name}" if name else None
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Why the spec is not applied: the Ready reason and message, and the error to retry with, if retrying helps."""
-    reason: str
-    message: str
-    retry: Exception | None = None
-
-
 class FunctionReconciler:
     kind = "Function"
     watches = (
-        Watch("functions", meta.API_VERSION, "Function"),
+        Watch("functions", meta.API_VERSION, "Function", transform=metadata_only),
+        Watch("configmaps", "v1", "ConfigMap", key=function_key, label_selector=meta.CREATED_BY_SELECTOR,
+              transform=data_digests),
+        Watch("services", "v1", "Service", key=function_key, label_selector=meta.CREATED_BY_SELECTOR,
+              transform=without_status),
         Watch("deployments", "apps/v1", "Deployment", key=function_key, label_selector=meta.CREATED_BY_SELECTOR),
+        Watch("autoscalers", "autoscaling/v2", "HorizontalPodAutoscaler", key=function_key,
+              label_selector=meta.CREATED_BY_SELECTOR, transform=without_status),
         Watch("pods", "v1", "Pod", key=function_key, label_selector=meta.CREATED_BY_SELECTOR, index=function_key),
+        # the names taken, so that a new function's children need no GET to prove no one else has their names
+        *(Watch(f"{plural}-names", api_version, kind, names_only=True) for plural, api_version, kind in (
+            ("configmaps", "v1", "ConfigMap"), ("services", "v1", "Service"), ("deployments", "apps/v1", "Deployment"),
+            ("autoscalers", "autoscaling/v2", "HorizontalPodAutoscaler"))),
     )
-    prunable = (("autoscaling/v2", "HorizontalPodAutoscaler"),)
+    prunable = (Prunable("autoscaling/v2", "HorizontalPodAutoscaler"),)
 
     def reconcile(self, key: str, runner: Runner) -> str:
         namespace, name = key.split("/", 1)
@@ -58,7 +60,7 @@ class FunctionReconciler:
         before = function.get("status") or {}
         after = status.function_status(function, deployment, pods, problem and problem.message, runner.now(),
                                        error_reason=problem.reason if problem else status.INVALID_SPEC)
-        self.write_status(function, before, after, problem, runner)
+        runner.write_status(function, before, after, failing=problem is not None and problem.retry is not None)
         self.emit_events(function, before, after, problem, runner)
         if problem and problem.retry is not None:
             raise problem.retry
@@ -82,6 +84,8 @@ class FunctionReconciler:
         try:
             applied = runner.apply_children(function, children)
         except ApiError as error:
+            if error.namespace_terminating:
+                raise
             if error.invalid:  # retrying cannot help: the spec (or kubeless-config) must change
                 return None, Problem(status.INVALID_SPEC, f"the API server rejected {error.message}")
             return None, Problem(status.APPLY_FAILED,
@@ -105,20 +109,6 @@ class FunctionReconciler:
                         f"{namespace}; create it, or deploy without --service-account")
             raise
         return None
-
-    @staticmethod
-    def write_status(function: dict, before: dict, after: dict, problem: Problem | None, runner: Runner) -> None:
-        if after == before:
-            return
-        metadata = function["metadata"]
-        try:
-            runner.client.apply({"apiVersion": meta.API_VERSION, "kind": "Function",
-                                 "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-                                 "status": after}, subresource="status")
-        except (ApiError, OSError):
-            if problem is None or problem.retry is None:
-                raise
-            # the API server is failing anyway: report the first error, and retry both
 
     @staticmethod
     def emit_events(function: dict, before: dict, after: dict, problem: Problem | None, runner: Runner) -> None:

@@ -54,6 +54,7 @@ READY_REASON = conditions.REASON_READY
 RESOURCE_EXISTS = conditions.REASON_RESOURCE_EXISTS
 APPLY_FAILED = conditions.REASON_APPLY_FAILED
 DEPLOYING = conditions.REASON_DEPLOYING
+SCALED_TO_ZERO = conditions.REASON_SCALED_TO_ZERO
 INVALID_SPEC = conditions.REASON_INVALID_SPEC
 UPDATING = conditions.REASON_UPDATING
 ROLLED_OUT = conditions.REASON_ROLLED_OUT
@@ -280,7 +281,9 @@ def ready_event(before: dict | None, after: dict) -> tuple[str, str, str] | None
     """The (type, reason, message) of the Event to emit when the Ready condition changes, if it does.
 
     A flip of Ready emits `Ready` or `NotReady`; so does a new failure reason while not ready (Deploying becoming
-    InstallFailed). Staying the same, or a brand-new function starting to deploy, emits nothing.
+    InstallFailed). Staying the same, or a brand-new function starting to deploy, emits nothing. Scaling to zero is
+    asked for, not a failure: a Normal `ScaledToZero` when a ready function goes there, nothing when a new one starts
+    there.
     """
     old = get_condition(before, conditions.READY)
     new = get_condition(after, conditions.READY)
@@ -288,8 +291,10 @@ def ready_event(before: dict | None, after: dict) -> tuple[str, str, str] | None
         if old.get("status") != "True":
             return "Normal", "Ready", new.get("message", "")
         return None
-    if new.get("reason") == DEPLOYING and old.get("status") != "True":
-        return None
+    if new.get("reason") in (DEPLOYING, SCALED_TO_ZERO) and old.get("status") != "True":
+        return None  # on its way, or asked for no replica: nothing went wrong
+    if new.get("reason") == SCALED_TO_ZERO:
+        return "Normal", "ScaledToZero", new.get("message", "")
     if old.get("status") == "True" or old.get("reason") != new.get("reason"):
         return "Warning", "NotReady", f"{new.get('reason')}: {new.get('message', '')}"
     return None
