@@ -23,13 +23,13 @@ e2e: deps ## end-to-end tests only (local cluster, kind, or KUBELESS_TEST_KUBECO
 deps: ## apt packages and the Python virtualenv (cached outside the clone)
 	@hack/deps.sh >/dev/null
 
-components: deps ## build etcd, Kubernetes, containerd, CNI plugins and CoreDNS from the Go module proxy (cached)
+components: deps ## build etcd, Kubernetes, containerd, CNI plugins, CoreDNS and Traefik from the Go module proxy (cached)
 	@bash hack/localcluster/build.sh >/dev/null
 
 images: deps ## build the project's OCI images offline (cached by content)
 	@python3 hack/images/build.py --all
 
-cluster-up: deps ## start the local single-node cluster
+cluster-up: deps ## start the local single-node cluster, with Traefik serving Ingresses and the Gateway API on the node IP
 	@$(CLUSTER) up
 
 cluster-down: ## stop it, leaving no process, mount, bridge, iptables rule or netns behind

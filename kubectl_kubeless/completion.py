@@ -5,8 +5,9 @@ of a partial command line that both share with the "did you mean" of an unknown 
 words typed after `kubeless` (the last one being the word to complete) and reads cobra's `__complete` answer: one
 candidate a line (optionally `candidate<TAB>description`), then `:<directive>`. That helper, shipped next to the
 plugin, runs `kubectl-kubeless __complete WORDS...`, answered here. The candidates come from the argparse tree itself
-(commands, flags, choices), the cluster (function names for the verbs that take one, namespaces after -n), the
-kubeconfig (--context, --cluster, --user) and the bundled runtime catalogue (after --runtime).
+(commands, flags, choices), the cluster (function and trigger names for the verbs that take one, function names after
+a trigger's --function-name or --function, namespaces after -n), the kubeconfig (--context, --cluster, --user) and the
+bundled runtime catalogue (after --runtime).
 
 Nothing here prints an error: a completion that cannot reach the cluster offers nothing, and the shell goes on.
 """
@@ -17,13 +18,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubeless_api import resources
+from kubeless_api import resources, schema
 from kubeless_api.catalogue import runtime_ids
 from kubectl_kubeless import objects
 from kubectl_kubeless.command import Factory, add_command
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import GlobalOptions, kubeconfig_paths, merge_kubeconfigs
 from kubectl_kubeless.manifests import load_catalogue
+from kubectl_kubeless.trigger import verbs
 
 # cobra's ShellCompDirective bits
 DEFAULT = 0  # the shell may also offer files
@@ -31,20 +33,26 @@ ERROR = 1
 NO_SPACE = 2
 NO_FILE = 4
 
-# What a parser's positional arguments are, set with parser.set_defaults(complete=...) where the command is defined.
-FUNCTIONS = "functions"
+# What a parser's positional arguments name, set with parser.set_defaults(complete=...) where the command is
+# defined: a Kubeless kind, whose objects in the namespace are offered.
+FUNCTIONS = "Function"
 # Flags whose value the shell completes as a file name.
-FILE_DESTS = {"from_file", "dependencies", "kubeconfig"}
+FILE_DESTS = {"from_file", "dependencies", "kubeconfig", "payload_from_file"}
 # Flags whose value comes from a Lister, by argparse dest.
 LISTED_DESTS = {"runtime": "runtimes", "namespace": "namespaces", "context": "contexts", "cluster": "clusters",
                 "user": "users"}
+# Flags whose value names a Kubeless object: its kind, by argparse dest (a trigger's function).
+OBJECT_DESTS = {"function_name": FUNCTIONS, "function": FUNCTIONS}
+# Flags that take a few values the command checks itself rather than argparse (which would answer a bad one with a
+# usage error, not in Kubeless's words): the values, by argparse dest. A flag's own `choices` come first.
+FIXED_VALUES = {"gateway": schema.GATEWAYS, "output": verbs.OUTPUTS}
 COMPLETION_TIMEOUT = "5s"  # a TAB that hangs is worse than one that offers nothing
 
 
 class Lister(Protocol):
     """Where completion candidates come from; tests hand in a fake."""
 
-    def functions(self, values: dict[str, str]) -> list[str]: ...
+    def object_names(self, kind: str, values: dict[str, str]) -> list[str]: ...
     def namespaces(self, values: dict[str, str]) -> list[str]: ...
     def runtimes(self, values: dict[str, str]) -> list[str]: ...
     def contexts(self, values: dict[str, str]) -> list[str]: ...
@@ -179,14 +187,18 @@ def complete(parser: argparse.ArgumentParser, words: list[str], lister: Lister) 
 
 def flag_values(action: argparse.Action, current: str, prefix: str, values: dict[str, str],
                 lister: Lister) -> tuple[list[str], int]:
-    if action.choices:
-        return [prefix + str(c) for c in action.choices if str(c).startswith(current)], NO_FILE
+    fixed = action.choices or FIXED_VALUES.get(action.dest)
+    if fixed:
+        return [prefix + str(c) for c in fixed if str(c).startswith(current)], NO_FILE
     if action.dest in FILE_DESTS:
         return [], DEFAULT
-    source = LISTED_DESTS.get(action.dest)
-    if source is None:
+    if action.dest in OBJECT_DESTS:
+        names = lister.object_names(OBJECT_DESTS[action.dest], values)
+    elif action.dest in LISTED_DESTS:
+        names = getattr(lister, LISTED_DESTS[action.dest])(values)
+    else:
         return [], NO_FILE
-    return [prefix + n for n in getattr(lister, source)(values) if n.startswith(current)], NO_FILE
+    return [prefix + n for n in names if n.startswith(current)], NO_FILE
 
 
 def positional_values(position: Position, current: str, lister: Lister) -> tuple[list[str], int]:
@@ -198,9 +210,11 @@ def positional_values(position: Position, current: str, lister: Lister) -> tuple
         return [], NO_FILE  # every positional argument is given
     if action.choices:
         return [str(c) for c in action.choices if str(c).startswith(current)], NO_FILE
-    if position.parser.get_default("complete") == FUNCTIONS:
+    kind = position.parser.get_default("complete")
+    if kind is not None:
         given = set(position.positionals)
-        return [n for n in lister.functions(position.values) if n.startswith(current) and n not in given], NO_FILE
+        names = lister.object_names(kind, position.values)
+        return [n for n in names if n.startswith(current) and n not in given], NO_FILE
     return [], NO_FILE
 
 
@@ -226,12 +240,13 @@ class ClusterLister:
         except (UserError, OSError, ValueError, KeyError):
             return []
 
-    def functions(self, values: dict[str, str]) -> list[str]:
+    def object_names(self, kind: str, values: dict[str, str]) -> list[str]:
+        """The Kubeless objects of a kind (functions, triggers) in the namespace the flags name."""
         try:
             namespace = self.factory(values).namespace()
         except UserError:
             return []
-        return self.names(values, objects.kubeless_path("Function", namespace))
+        return self.names(values, objects.kubeless_path(kind, namespace))
 
     def namespaces(self, values: dict[str, str]) -> list[str]:
         return self.names(values, resources.path("v1", "Namespace"))
@@ -360,6 +375,7 @@ EXAMPLES = """\
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     parser = add_command(commands, "completion", parents=parents, usage="bash|zsh|fish",
                          summary="print a shell completion script",
-                         description="Print a script that completes commands, flags, function names and runtimes.",
+                         description="Print a script that completes commands, flags, function and trigger names, "
+                                     "and runtimes.",
                          examples=EXAMPLES, run=completion)
     parser.add_argument("shell", choices=sorted(SCRIPTS), metavar="bash|zsh|fish")

@@ -20,14 +20,27 @@ def controller_rules() -> list[dict]:
     """Least privilege: what the controller's code calls, and nothing else (tests/e2e/test_install.py asks the API
     server with `kubectl auth can-i`). Children are written with server-side apply (patch; create for a new one),
     read once by the ownership check (get) and followed by label-selected watches (list, watch); the garbage
-    collector deletes them with their Function, so only a pruned autoscaler is ever deleted here."""
+    collector deletes them with their owner, so only a pruned child (an autoscaler; an Ingress, HTTPRoute or Traefik
+    Middleware when a trigger changes gateway or flags) is ever deleted here. Triggers are patched only to name their function as an owner."""
     write = ["get", "list", "watch", "create", "patch"]
+    triggers = [meta.KINDS["HTTPTrigger"], meta.KINDS["CronJobTrigger"]]
     return [
         {"apiGroups": [meta.GROUP], "resources": [meta.FUNCTIONS], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [meta.GROUP], "resources": [f"{meta.FUNCTIONS}/status"], "verbs": ["patch"]},
+        {"apiGroups": [meta.GROUP], "resources": triggers, "verbs": ["list", "watch", "patch"]},
+        {"apiGroups": [meta.GROUP], "resources": [f"{plural}/status" for plural in [meta.FUNCTIONS, *triggers]],
+         "verbs": ["patch"]},
         {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": write},
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": write},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": [*write, "delete"]},
+        {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": write},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": [*write, "delete"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingressclasses"], "verbs": ["get"]},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", "create", "patch",
+                                                                                             "delete"]},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gateways"], "verbs": ["get"]},
+        {"apiGroups": ["traefik.io"], "resources": ["middlewares"], "verbs": ["get", "create", "patch", "delete"]},
+        # pods: the functions' (status); a failed cron call's (what the function answered)
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         # a function may run as a service account of its namespace only if it exists (functions/policy.py)
         {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},

@@ -25,6 +25,7 @@ CONFLICT_RETRIES = 5  # a merge patch whose object changed meanwhile (409) is co
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 # The kubelet stamps a container's finishedAt with the node's clock, which may be a little behind ours.
 CLOCK_SKEW = timedelta(seconds=2)
+ABSENT = object()  # a member that is not there, told from one that holds null
 
 
 def kubeless_path(kind: str, namespace: str, name: str | None = None) -> str:
@@ -42,10 +43,14 @@ def crd_missing(error: ApiError, kind: str) -> UserError:
     return error
 
 
+def not_found_text(kind: str, name: str, namespace: str) -> str:
+    return f"{kind.lower()} \"{name}\" not found in namespace \"{namespace}\""
+
+
 def not_found(error: ApiError, kind: str, name: str, namespace: str) -> UserError:
     """A 404 for the object, in the user's words; else what `crd_missing` says."""
     if error.status == 404 and not error.resource_missing:
-        return UserError(f"{kind.lower()} \"{name}\" not found in namespace \"{namespace}\"")
+        return UserError(not_found_text(kind, name, namespace))
     return crd_missing(error, kind)
 
 
@@ -74,6 +79,29 @@ def list_items(factory: Factory, kind: str, namespace: str) -> list[dict]:
     except ApiError as error:
         raise crd_missing(error, kind) from None
     return sorted((typed(item, kind) for item in items), key=lambda item: item["metadata"]["name"])
+
+
+def named_or_all(factory: Factory, kind: str, namespace: str, names: list[str]) -> tuple[list[dict], list[str]]:
+    """What `ls [NAME...]` shows: the named objects that exist and the names of those that do not (kubectl prints
+    the first and fails for the others), or, without names, every object of the kind in the namespace."""
+    if not names:
+        return list_items(factory, kind, namespace), []
+    found, missing = [], []
+    for name in names:
+        try:
+            obj = get_or_none(factory, kubeless_path(kind, namespace, name))
+        except ApiError as error:
+            raise crd_missing(error, kind) from None
+        if obj is None:
+            missing.append(name)
+        else:
+            found.append(typed(obj, kind))
+    return found, missing
+
+
+def missing_error(kind: str, names: list[str], namespace: str) -> UserError:
+    """The one line for the names `named_or_all` did not find."""
+    return UserError("; ".join(not_found_text(kind, name, namespace) for name in names))
 
 
 def typed(obj: dict, kind: str) -> dict:
@@ -117,6 +145,31 @@ def apply_merge_patch(target, patch):
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def merge_patch_from(current: dict, wanted: dict) -> dict:
+    """The JSON merge patch that turns `current` into `wanted` (what `apply_merge_patch(current, patch)` gives back
+    as `wanted`): the members that differ, those that are gone as null, and objects member by member, since a merge
+    patch merges an object into the one it replaces (a member the new one lacks must be removed by name).
+
+    ValueError, naming the member (`payload.user`), for a null in an object of `wanted` that `current` does not
+    have: a merge patch can only read it as "remove". Arrays are replaced whole, nulls and all."""
+    patch: dict = {key: None for key in current if key not in wanted}
+    for key, value in wanted.items():
+        old = current.get(key, ABSENT)
+        if value == old:
+            continue
+        if value is None:
+            raise ValueError(key)
+        if isinstance(value, dict):
+            try:
+                inner = merge_patch_from(old if isinstance(old, dict) else {}, value)
+            except ValueError as error:
+                raise ValueError(f"{key}.{error}") from None
+            patch[key] = inner if isinstance(old, dict) else value
+        else:
+            patch[key] = value
+    return patch
 
 
 def merge_patch(factory: Factory, current: dict, patch: dict, recompute: Callable[[dict], dict]) -> dict:

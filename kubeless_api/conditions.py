@@ -24,6 +24,16 @@ REASON_CONTAINER_CONFIG = "ContainerConfigError"
 REASON_REPLICA_FAILURE = "ReplicaFailure"
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCALED_TO_ZERO = "ScaledToZero"
+# Trigger Ready reasons
+REASON_FUNCTION_NOT_FOUND = "FunctionNotFound"
+REASON_SERVICE_NOT_FOUND = "ServiceNotFound"
+REASON_INGRESS_CLASS_NOT_FOUND = "IngressClassNotFound"
+REASON_GATEWAY_NOT_FOUND = "GatewayNotFound"
+REASON_ROUTE_PENDING = "AddressPending"  # applied, but the ingress controller has not published an address yet
+REASON_ROUTE_READY = "RouteReady"
+REASON_ROUTE_REFUSED = "RouteNotAccepted"  # the Gateway refused the HTTPRoute; its condition's message says why
+REASON_SCHEDULED = "Scheduled"
+REASON_LAST_CALL_FAILED = "LastCallFailed"
 # Progressing reasons, after the Deployment controller's own
 REASON_UPDATING = "ReplicaSetUpdating"
 REASON_ROLLED_OUT = "NewReplicaSetAvailable"

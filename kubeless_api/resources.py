@@ -21,7 +21,12 @@ RESOURCES = {
     ("apps/v1", "Deployment"): "deployments",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("batch/v1", "CronJob"): "cronjobs",
+    ("batch/v1", "Job"): "jobs",
     ("networking.k8s.io/v1", "Ingress"): "ingresses",
+    ("networking.k8s.io/v1", "IngressClass"): "ingressclasses",
+    ("gateway.networking.k8s.io/v1", "Gateway"): "gateways",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("traefik.io/v1alpha1", "Middleware"): "middlewares",
     ("coordination.k8s.io/v1", "Lease"): "leases",
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "customresourcedefinitions",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "clusterroles",
@@ -30,7 +35,8 @@ RESOURCES = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
     **{(API_VERSION, kind): plural for kind, plural in KINDS.items()},
 }
-CLUSTER_SCOPED = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
+CLUSTER_SCOPED = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                            "IngressClass"})
 
 
 def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,

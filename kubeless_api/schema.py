@@ -14,6 +14,8 @@ HOST_NAME = "host-name"
 TLS_SECRET = "tls-secret"
 BASIC_AUTH_SECRET = "basic-auth-secret"
 CORS_ENABLE = "cors-enable"
+GATEWAY = "gateway"
+GATEWAY_REF = "gateway-ref"
 FUNCTION_SELECTOR = "functionSelector"
 HORIZONTAL_POD_AUTOSCALER = "horizontalPodAutoscaler"
 
@@ -72,8 +74,34 @@ FUNCTION_STATUS = {
     },
 }
 
+# Kubeless's gateways name the ingress controller (its IngressClass); gateway-api renders an HTTPRoute instead.
+GATEWAYS = ("nginx", "traefik", "kong", "gateway-api")
+DEFAULT_GATEWAY = "nginx"
+GATEWAY_API = "gateway-api"  # the one of GATEWAYS that is no ingress controller
+# The Gateway an HTTPRoute attaches to when the trigger names none: the local cluster makes it, and any cluster can
+# have one of this name (or the trigger says which with gateway-ref).
+DEFAULT_GATEWAY_REF = "default/kubeless"
+# The controller names a CronJobTrigger's CronJob after the trigger, and a CronJob's name takes at most 52
+# characters (its Jobs add an 11-character suffix within the 63 of a label value): the longest name a new
+# CronJobTrigger can have.
+CRON_JOB_TRIGGER_NAME_MAX = 52
+# The call's pod gets the payload in one environment variable, and Linux refuses a single environment string over
+# 128 KiB (MAX_ARG_STRLEN): a bigger payload would keep every call from starting.
+CRON_PAYLOAD_MAX_BYTES = 64 * 1024
+
 TRIGGER_STATUS = {"type": "object", "properties": {"observedGeneration": {"type": "integer", "format": "int64"},
                                                     "conditions": CONDITIONS_SCHEMA}}
+HTTP_TRIGGER_STATUS = {"type": "object", "properties": {
+    **TRIGGER_STATUS["properties"],
+    "address": _string("where the ingress controller serves the route (its status.loadBalancer: an IP or host)"),
+    "url": _string("the trigger's URL: scheme, host and path")}}
+CRON_TRIGGER_STATUS = {"type": "object", "properties": {
+    **TRIGGER_STATUS["properties"],
+    "lastScheduleTime": {"type": "string", "format": "date-time"},
+    "lastJob": _string("the Job of the last call that finished"),
+    "lastResult": _string("Succeeded or Failed: how the last finished call ended", enum=["Succeeded", "Failed"]),
+    "lastMessage": _string("why the last call failed, from its Job"),
+    "lastCompletionTime": {"type": "string", "format": "date-time"}}}
 
 LABEL_SELECTOR = {"type": "object", "properties": {
     "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -89,7 +117,8 @@ TRIGGER_SPECS = {
         "tls": {"type": "boolean", "description": "ask cert-manager (ACME) for a certificate"},
         TLS_SECRET: _string("an existing TLS secret"),
         BASIC_AUTH_SECRET: _string("an htpasswd secret (nginx, traefik)"),
-        "gateway": _string("the ingress controller", enum=["nginx", "traefik", "kong"]),
+        GATEWAY: _string("the ingress controller's class, or gateway-api for an HTTPRoute", enum=list(GATEWAYS)),
+        GATEWAY_REF: _string(f"with gateway-api: the Gateway, [namespace/]name (default {DEFAULT_GATEWAY_REF})"),
         CORS_ENABLE: {"type": "boolean"}}},
     "CronJobTrigger": {"type": "object", "required": ["schedule", FUNCTION_NAME], "properties": {
         "schedule": _string("a cron schedule, e.g. */5 * * * *"),
@@ -111,9 +140,15 @@ PRINTER_COLUMNS = {
         {"name": "Reason", "type": "string", "jsonPath": f"{READY_CONDITION}.reason"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
     "HTTPTrigger": [{"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"},
-                    {"name": "Host", "type": "string", "jsonPath": f".spec.{HOST_NAME}"}],
+                    {"name": "Host", "type": "string", "jsonPath": f".spec.{HOST_NAME}"},
+                    {"name": "Address", "type": "string", "jsonPath": ".status.address"},
+                    {"name": "Ready", "type": "string", "jsonPath": f"{READY_CONDITION}.status"},
+                    {"name": "Reason", "type": "string", "jsonPath": f"{READY_CONDITION}.reason"}],
     "CronJobTrigger": [{"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
-                       {"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"}],
+                       {"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"},
+                       {"name": "Last-Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+                       {"name": "Last-Result", "type": "string", "jsonPath": ".status.lastResult"},
+                       {"name": "Ready", "type": "string", "jsonPath": f"{READY_CONDITION}.status"}],
     "KafkaTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
     "NATSTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
 }
@@ -122,7 +157,8 @@ PRINTER_COLUMNS = {
 def crd(kind: str) -> dict:
     plural = KINDS[kind]
     spec_schema = FUNCTION_SPEC if kind == "Function" else TRIGGER_SPECS[kind]
-    status_schema = FUNCTION_STATUS if kind == "Function" else TRIGGER_STATUS
+    status_schema = {"Function": FUNCTION_STATUS, "HTTPTrigger": HTTP_TRIGGER_STATUS,
+                     "CronJobTrigger": CRON_TRIGGER_STATUS}.get(kind, TRIGGER_STATUS)
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},

@@ -20,9 +20,13 @@ from kubeless_controller.metrics import Metrics
 from kubeless_controller.probes import serve
 from kubeless_controller.runner import Runner
 from kubeless_controller.settings import Environment, SettingsWatch
+from kubeless_controller.triggers.cron import CronJobTriggerReconciler
+from kubeless_controller.triggers.http import HTTPTriggerReconciler
 
 LEASE_NAME = "kubeless-controller"
 CONFIG_TIMEOUT = 30
+# Triggers change seldom and reconcile in a request or two: a few workers each, beside the functions' many.
+TRIGGER_WORKERS = 2
 
 log = logging.getLogger("kubeless_controller")
 
@@ -33,10 +37,13 @@ def main() -> int:
     environment = Environment.from_env()
     log.info("kubeless controller %s starting as %s in namespace %s", meta.project_version(),
              environment.pod_name, environment.namespace)
-    client = Client(Credentials.in_cluster())
     runners: list[Runner] = []
     metrics = Metrics(queue_depth=lambda: sum(len(runner.queue) for runner in runners))
-    runners += [Runner(client, environment, reconciler, metrics=metrics) for reconciler in (FunctionReconciler(),)]
+    client = Client(Credentials.in_cluster(), qps=environment.api_qps, burst=environment.api_burst,
+                    on_request=metrics.count_request)
+    runners += [Runner(client, environment, FunctionReconciler(), metrics=metrics),
+                *(Runner(client, environment, reconciler, metrics=metrics, workers=TRIGGER_WORKERS)
+                  for reconciler in (HTTPTriggerReconciler(), CronJobTriggerReconciler()))]
     settings = SettingsWatch(client, environment, [runner.configure for runner in runners])
 
     def healthy() -> bool:
@@ -53,7 +60,9 @@ def main() -> int:
         logging.getLogger().handlers[0].flush()
         os._exit(1)  # at once: another replica may take the Lease soon, and two leaders must never work together
 
-    elector = LeaderElector(Client(Credentials.in_cluster(), timeout=5), environment.namespace, LEASE_NAME,
+    # its own client: renewing the Lease never waits behind the workers' requests or their rate
+    elector = LeaderElector(Client(Credentials.in_cluster(), timeout=5, on_request=metrics.count_request),
+                            environment.namespace, LEASE_NAME,
                             environment.pod_name, on_started=start_workers, on_stopped=deposed)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -61,6 +70,8 @@ def main() -> int:
     namespace = settings.start(CONFIG_TIMEOUT).functions_namespace
     for runner in runners:
         runner.start_informers(namespace)
+    for runner in runners:  # campaign with warm copies: a new leader then applies only what changed
+        runner.wait_for_sync()
     threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
     while not stop.wait(1):
         pass

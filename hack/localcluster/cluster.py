@@ -3,7 +3,8 @@
 
 kind needs Docker Hub and minikube downloads an ISO; neither is reachable here, so this module plays the part of
 Kubernetes' own hack/local-up-cluster.sh: it starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-containerd, kubelet, kube-proxy and CoreDNS, each by PID, with every log in one folder.
+containerd, kubelet, kube-proxy, CoreDNS and Traefik (the ingress controller), each by PID, with every log in one
+folder.
 
 This machine shapes several choices, each named where it is made:
 - cgroup v1 only, so kubelet runs with failCgroupV1: false and the cgroupfs driver;
@@ -53,6 +54,15 @@ DNS_HOST_PORT = 1053  # CoreDNS runs on the host; a selector-less kube-dns Servi
 BRIDGE = "kubeless0"
 CNI_NETWORK = "kubeless"
 FENCE_COMMENT = "kubectl-kubeless pod fence"
+# Traefik, the ingress controller, listens on the node's address only: entry point "web" on HTTP_PORT and "websecure"
+# (TLS) on HTTPS_PORT. Its own entry point, with /ping, is on loopback.
+HTTP_PORT = 80
+HTTPS_PORT = 443
+TRAEFIK_PING_PORT = 8082
+TRAEFIK_USER = "traefik-ingress-controller"  # its client certificate's CN, bound to the ClusterRole of traefik_rbac()
+# The Gateway that HTTPRoutes attach to when a trigger names none (kubeless_api.schema.DEFAULT_GATEWAY_REF)
+GATEWAY_NAMESPACE, GATEWAY_NAME = "default", "kubeless"
+GATEWAY_CLASS = "traefik"
 KERNEL_SETTINGS = ("kernel/panic_on_oops", "kernel/panic", "vm/overcommit_memory", "net/ipv4/ip_forward")
 
 
@@ -82,18 +92,23 @@ def node_name() -> str:
 
 
 @functools.cache
-def component_bins() -> dict[str, Path]:
-    """Every upstream binary by name, from the version-keyed build cache (building on first use).
+def component_files() -> dict[str, Path]:
+    """Every file of the upstream components by name, from the version-keyed build cache (building on first use):
+    the binaries, and the CRD manifests that Traefik's providers watch.
 
     Computed once per process: build.sh takes a while even when everything is cached, and kubectl() asks on every
     call. Callers must not change the dict they get.
     """
     out = run("bash", HERE / "build.sh", stdout=subprocess.PIPE).stdout
-    bins: dict[str, Path] = {}
+    files: dict[str, Path] = {}
     for folder in out.split():
-        for binary in Path(folder).iterdir():
-            bins.setdefault(binary.name, binary)
-    return bins
+        for file in Path(folder).iterdir():
+            files.setdefault(file.name, file)
+    return files
+
+
+def component_bins() -> dict[str, Path]:
+    return {name: path for name, path in component_files().items() if path.is_file() and os.access(path, os.X_OK)}
 
 
 # --- processes -------------------------------------------------------------------------------------------------
@@ -114,7 +129,7 @@ class Component:
 
 
 COMPONENT_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet",
-                   "kube-proxy", "coredns")
+                   "kube-proxy", "coredns", "traefik")
 
 
 def pid_of(name: str) -> int | None:
@@ -204,29 +219,42 @@ CLIENT_IDENTITIES = {
     "kube-scheduler": ("system:kube-scheduler", None),
     "kube-proxy": ("system:kube-proxy", None),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+    "traefik": (TRAEFIK_USER, None),
 }
 
 
-def ensure_pki(ip: str, node: str) -> None:
-    """A CA and one certificate per identity; kept across restarts unless the node's address or name changed."""
-    stamp = PKI / "identity"
-    wanted = f"{ip} {node}"
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
-    shutil.rmtree(PKI, ignore_errors=True)
-    PKI.mkdir(parents=True)
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
-            "-keyout", PKI / "ca.key", "-out", PKI / "ca.crt", "-subj", "/CN=kubectl-kubeless-local-ca")
+def certificates(ip: str, node: str) -> dict[str, tuple[str, list[str] | None]]:
+    """Every certificate the CA issues: file name -> (subject, subjectAltNames of a server certificate)."""
     dns = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
            "localhost", node]
-    issue_cert("apiserver", "/CN=kube-apiserver",
-               [f"DNS:{d}" for d in dns] + [f"IP:{a}" for a in ("127.0.0.1", ip, API_SERVICE_IP)])
+    issued: dict[str, tuple[str, list[str] | None]] = {
+        "apiserver": ("/CN=kube-apiserver",
+                      [f"DNS:{d}" for d in dns] + [f"IP:{a}" for a in ("127.0.0.1", ip, API_SERVICE_IP)]),
+        "kubelet": (f"/CN=system:node:{node}/O=system:nodes", None),
+        # the Gateway's HTTPS listener, which clients reach at the node's address
+        "gateway": ("/CN=kubeless-gateway", [f"IP:{ip}", f"DNS:{node}"]),
+    }
     for name, (user, group) in CLIENT_IDENTITIES.items():
-        issue_cert(name, f"/CN={user}" + (f"/O={group}" if group else ""))
-    issue_cert("kubelet", f"/CN=system:node:{node}/O=system:nodes")
-    openssl("genrsa", "-out", PKI / "sa.key", "2048")
-    openssl("rsa", "-in", PKI / "sa.key", "-pubout", "-out", PKI / "sa.pub")
-    stamp.write_text(wanted)
+        issued[name] = (f"/CN={user}" + (f"/O={group}" if group else ""), None)
+    return issued
+
+
+def ensure_pki(ip: str, node: str) -> None:
+    """A CA and one certificate per identity. The CA is kept across restarts unless the node's address or name
+    changed; it issues any certificate it has not yet (an identity added since, or a run that crashed midway)."""
+    stamp = PKI / "identity"
+    wanted = f"{ip} {node}"
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(PKI, ignore_errors=True)
+        PKI.mkdir(parents=True)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
+                "-keyout", PKI / "ca.key", "-out", PKI / "ca.crt", "-subj", "/CN=kubectl-kubeless-local-ca")
+        openssl("genrsa", "-out", PKI / "sa.key", "2048")
+        openssl("rsa", "-in", PKI / "sa.key", "-pubout", "-out", PKI / "sa.pub")
+        stamp.write_text(wanted)
+    for name, (subject, sans) in certificates(ip, node).items():
+        if not (PKI / f"{name}.crt").exists():
+            issue_cert(name, subject, sans)
 
 
 def write_kubeconfig(path: Path, identity: str, server: str) -> Path:
@@ -243,11 +271,16 @@ def write_kubeconfig(path: Path, identity: str, server: str) -> Path:
     return path
 
 
-def api_ready() -> bool:
+def api_get(path: str) -> bytes:
+    """GET from the API server as admin, without kubectl (which would run build.sh first)."""
     context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
     context.load_cert_chain(PKI / "admin.crt", PKI / "admin.key")
-    with urllib.request.urlopen("https://127.0.0.1:6443/readyz", context=context, timeout=2) as response:
-        return response.status == 200
+    with urllib.request.urlopen(f"https://127.0.0.1:6443{path}", context=context, timeout=2) as response:
+        return response.read()
+
+
+def api_ready() -> bool:
+    return api_get("/readyz") == b"ok"
 
 
 def kube_proxy_synced() -> bool:
@@ -480,12 +513,128 @@ def dns_service_manifest(ip: str) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, slice_]})
 
 
+# --- the ingress controller -----------------------------------------------------------------------------------
+
+def traefik_rbac() -> list[dict]:
+    """What Traefik's providers read, and the statuses they write (Ingress and Gateway API addresses), for its user."""
+    read = ["get", "list", "watch"]
+    rules = [
+        # nodes: node-port backends; namespaces: a Gateway's allowedRoutes selectors; configmaps: backend CAs
+        {"apiGroups": [""], "resources": ["services", "secrets", "configmaps", "nodes", "namespaces"], "verbs": read},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "ingressclasses"], "verbs": read},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]},
+        # every kind of these two groups is routing configuration that the CRD and Gateway API providers read
+        {"apiGroups": ["traefik.io", "gateway.networking.k8s.io"], "resources": ["*"], "verbs": read},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*/status"], "verbs": ["update"]},
+    ]
+    name = {"name": TRAEFIK_USER}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": name, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": name,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TRAEFIK_USER},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TRAEFIK_USER}]},
+    ]
+
+
+def ingress_manifests() -> str:
+    """The classes Traefik serves and the Gateway the product's HTTPRoutes attach to by default.
+
+    The controller names are the ones Traefik's providers match: the nginx provider serves IngressClasses of
+    ingress-nginx's controller, so Ingresses written for ingress-nginx work unchanged. Traefik maps a listener to the
+    entry point whose address ends in the listener's port, so the listeners use the entry points' ports.
+    """
+    def ingress_class(name: str, controller: str) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": name},
+                "spec": {"controller": controller}}
+
+    gateway_api = "gateway.networking.k8s.io/v1"
+    all_namespaces = {"namespaces": {"from": "All"}}
+    tls_secret = "kubeless-gateway-tls"
+    listeners = [
+        {"name": "http", "protocol": "HTTP", "port": HTTP_PORT, "allowedRoutes": all_namespaces},
+        {"name": "https", "protocol": "HTTPS", "port": HTTPS_PORT, "allowedRoutes": all_namespaces,
+         "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": tls_secret}]}},
+    ]
+    items = [
+        *traefik_rbac(),
+        ingress_class("nginx", "k8s.io/ingress-nginx"),
+        ingress_class("traefik", "traefik.io/ingress-controller"),
+        {"apiVersion": gateway_api, "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
+         "spec": {"controllerName": "traefik.io/gateway-controller"}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+         "metadata": {"name": tls_secret, "namespace": GATEWAY_NAMESPACE},
+         "stringData": {"tls.crt": (PKI / "gateway.crt").read_text(), "tls.key": (PKI / "gateway.key").read_text()}},
+        {"apiVersion": gateway_api, "kind": "Gateway", "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+         "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners}},
+    ]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def traefik_argv(traefik: str, ip: str) -> list[str]:
+    """One Traefik serves the traefik and nginx IngressClasses and the Gateway API, reporting the node's address in
+    every Ingress's and Gateway's status (nothing fronts it: clients connect to the node)."""
+    return [
+        traefik,
+        f"--entrypoints.web.address={ip}:{HTTP_PORT}",
+        f"--entrypoints.websecure.address={ip}:{HTTPS_PORT}", "--entrypoints.websecure.http.tls=true",
+        f"--entrypoints.traefik.address=127.0.0.1:{TRAEFIK_PING_PORT}", "--ping=true",
+        "--providers.kubernetesingress=true", f"--providers.kubernetesingress.ingressendpoint.ip={ip}",
+        "--providers.kubernetesingressnginx=true", f"--providers.kubernetesingressnginx.publishstatusaddress={ip}",
+        "--providers.kubernetesgateway=true", f"--providers.kubernetesgateway.statusaddress.ip={ip}",
+        # Middlewares: basic auth and CORS for Ingresses of the traefik class (router.middlewares annotation)
+        "--providers.kubernetescrd=true",
+        # nothing may leave the machine: no update check, no usage report
+        "--global.checknewversion=false", "--global.sendanonymoususage=false",
+        "--log.level=INFO", "--log.nocolor=true",
+    ]
+
+
+def port_free(ip: str, port: int) -> bool:
+    """Nothing listens there. SO_REUSEADDR as Traefik has it: connections in TIME_WAIT do not count."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def gateway_programmed(ip: str) -> bool:
+    gateway = json.loads(api_get(f"/apis/gateway.networking.k8s.io/v1/namespaces/{GATEWAY_NAMESPACE}/gateways/"
+                                 f"{GATEWAY_NAME}"))
+    conditions = {c["type"]: c["status"] for c in gateway.get("status", {}).get("conditions", [])}
+    addresses = [a["value"] for a in gateway.get("status", {}).get("addresses", [])]
+    return conditions.get("Programmed") == "True" and ip in addresses
+
+
+def start_ingress_controller(traefik: Component, ip: str) -> None:
+    """The CRDs Traefik watches, its RBAC, the classes and the Gateway; then Traefik, ready once the Gateway is
+    programmed with the node's address (its providers have synced and can write status)."""
+    files = component_files()
+    addresses = ((ip, HTTP_PORT), (ip, HTTPS_PORT), ("127.0.0.1", TRAEFIK_PING_PORT))
+    busy = [f"{host}:{port}" for host, port in addresses if not port_free(host, port)]
+    if busy:
+        raise ClusterError(f"another process listens on {', '.join(busy)}, where Traefik would (ss -ltnp shows which)")
+    crds = [files["gateway-api-crds.yaml"], files["traefik-crds.yaml"]]
+    # server-side: the Gateway API CRDs are too large for the last-applied annotation
+    kubectl("apply", "--server-side", *(f"--filename={crd}" for crd in crds), quiet=True)
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"--filename={crd}" for crd in crds),
+            quiet=True)
+    kubectl("apply", "-f", "-", input=ingress_manifests(), quiet=True)
+    start(traefik)
+    wait_for("traefik", lambda: http_ok(f"http://127.0.0.1:{TRAEFIK_PING_PORT}/ping"), 30, traefik.logfile, "traefik")
+    wait_for(f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} to be programmed", lambda: gateway_programmed(ip), 30,
+             traefik.logfile, "traefik")
+
+
 # --- up / down / status ----------------------------------------------------------------------------------------
 
 def components(bins: dict[str, Path], ip: str, node: str) -> dict[str, Component]:
     kubeconfigs = STATE / "kubeconfigs"
     server = "https://127.0.0.1:6443"
-    for identity in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
+    for identity in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "traefik"):
         write_kubeconfig(kubeconfigs / identity, identity, server)
     write_kubeconfig(kubeconfigs / "coredns", "admin", server)
     b = {name: str(path) for name, path in bins.items()}
@@ -526,6 +675,8 @@ def components(bins: dict[str, Path], ip: str, node: str) -> dict[str, Component
                   env=path_env),
         Component("kube-proxy", [b["kube-proxy"], f"--config={STATE}/kube-proxy.json"]),
         Component("coredns", [b["coredns"], "-conf", str(STATE / "Corefile")]),
+        # its own user, bound to traefik_rbac(); Traefik reads KUBECONFIG when it runs outside the cluster
+        Component("traefik", traefik_argv(b["traefik"], ip), env={"KUBECONFIG": str(kubeconfigs / "traefik")}),
     ]}
 
 
@@ -593,6 +744,7 @@ def up() -> None:
     # kubelet has set panic_on_oops=1 and panic=10 by now: an oops must not reboot this machine
     restore_kernel_settings(keys=("kernel/panic_on_oops", "kernel/panic", "vm/overcommit_memory"))
     kubectl("apply", "-f", "-", input=dns_service_manifest(ip), quiet=True)
+    start_ingress_controller(procs["traefik"], ip)
     wait_for("kube-proxy", lambda: http_ok("http://127.0.0.1:10256/healthz"), 30, procs["kube-proxy"].logfile,
              "kube-proxy")
     wait_for("coredns", lambda: socket.create_connection((ip, DNS_HOST_PORT), timeout=1).close() is None, 30,
@@ -694,6 +846,12 @@ def status() -> int:
         rows.append((name, f"running, pid {pid}" if pid else "stopped"))
     rows.append(("api /readyz", "ok" if healthy() else "not ready"))
     rows.append(("pod fence", "in place" if fence_in_place() else "missing"))
+    if pid_of("traefik"):
+        ip = node_ip()
+        with contextlib.suppress(Exception):
+            gateway = "programmed" if gateway_programmed(ip) else "not programmed"
+            rows.append((f"gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME}", gateway))
+        rows.append(("ingress", f"http://{ip}:{HTTP_PORT} https://{ip}:{HTTPS_PORT} (classes nginx, traefik)"))
     rows.append(("kernel.panic_on_oops", Path("/proc/sys/kernel/panic_on_oops").read_text().strip()))
     for name, state in rows:
         print(f"{name:24} {state}")

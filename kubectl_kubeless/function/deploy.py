@@ -17,6 +17,7 @@ from kubectl_kubeless.function.spec import (KIND, FunctionOptions, build_functio
                                             given_for_update, parse_options, update_patch)
 from kubectl_kubeless.kube import ApiError
 from kubectl_kubeless.serverconfig import UnknownRuntime, check_runtime
+from kubectl_kubeless.trigger.cronjob import CRON_JOB
 
 
 def submitted(factory: Factory, options: FunctionOptions) -> None:
@@ -57,7 +58,7 @@ def deploy(args: argparse.Namespace, factory: Factory) -> int:
     submitted(factory, options)
     if options.schedule:
         try:
-            client.create(objects.kubeless_path("CronJobTrigger", options.namespace), created_objects[1])
+            client.create(objects.kubeless_path(CRON_JOB.kind, options.namespace), created_objects[1])
         except ApiError as error:
             raise UserError(f"function {options.name} was created, but not its CronJobTrigger: {error}") from None
         factory.info(f"CronJobTrigger {options.name} created: schedule {options.schedule}")
@@ -141,7 +142,8 @@ def add_function_flags(parser: argparse.ArgumentParser, *, deploy_verb: bool) ->
                         help="the dependency file (requirements.txt, package.json, ...)")
     if deploy_verb:
         parser.add_argument("--schedule", metavar="CRON",
-                            help="also call it on this cron schedule (creates a CronJobTrigger named after it)")
+                            help="also call it on this cron schedule, e.g. '*/5 * * * *' (a CronJobTrigger named "
+                                 "after it; see `kubectl kubeless trigger cronjob create --help`)")
     parser.add_argument("--memory", metavar="QUANTITY", help="memory request and limit, e.g. 128Mi")
     parser.add_argument("--cpu", metavar="QUANTITY", help="cpu request and limit, e.g. 100m")
     parser.add_argument("--runtime-image", metavar="IMAGE", help="a custom image serving the function")

@@ -109,19 +109,7 @@ def namespace_deployments(factory: Factory, namespace: str, functions: list[dict
 def ls(args: argparse.Namespace, factory: Factory) -> int:
     names = [flags.dns_label(n, "function name") for n in args.names]
     namespace = factory.namespace()
-    functions, missing = [], []
-    if names:
-        for name in names:
-            try:
-                found = objects.get_or_none(factory, objects.kubeless_path(KIND, namespace, name))
-            except ApiError as error:
-                raise objects.crd_missing(error, KIND) from None
-            if found is None:
-                missing.append(name)
-            else:
-                functions.append(objects.typed(found, KIND))
-    else:
-        functions = objects.list_items(factory, KIND, namespace)
+    functions, missing = objects.named_or_all(factory, KIND, namespace, names)
     if args.output in ("json", "yaml"):
         factory.write(printers.dump(functions, args.output))
     elif args.output == "name":

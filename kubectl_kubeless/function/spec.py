@@ -15,10 +15,11 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-from kubeless_api import meta, schema
+from kubeless_api import meta
 from kubectl_kubeless import flags, source
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.source import Code
+from kubectl_kubeless.trigger import cronjob
 
 KIND = "Function"
 DEPLOY_DEFAULTS = {"image_pull_policy": "IfNotPresent", "timeout": meta.DEFAULT_TIMEOUT, "port": meta.FUNCTION_PORT,
@@ -89,6 +90,8 @@ def parse_options(args: argparse.Namespace, *, deploy: bool) -> FunctionOptions:
         schedule=flags.schedule(args.schedule) if getattr(args, "schedule", None) else None,
     )
     flags.go_handler(options.handler, options.runtime)
+    if options.schedule:
+        cronjob.CRON_JOB.new_name(name, "function name with --schedule")  # the name of its CronJobTrigger too
     if deploy:
         if not options.runtime and not options.runtime_image:
             raise UserError("either --runtime or --runtime-image must be given")
@@ -183,11 +186,10 @@ def code_spec(options: FunctionOptions) -> dict:
 
 
 def cron_trigger(options: FunctionOptions) -> dict:
-    """The CronJobTrigger `deploy --schedule` creates next to the function, named after it."""
-    return {"apiVersion": meta.API_VERSION, "kind": "CronJobTrigger",
-            "metadata": {"name": options.name, "namespace": options.namespace,
-                         "labels": meta.function_labels(options.name)},
-            "spec": {"schedule": options.schedule, schema.FUNCTION_NAME: options.name}}
+    """The CronJobTrigger `deploy --schedule` creates next to the function, named after it and labelled as its own
+    (`function delete` knows it by that)."""
+    return cronjob.cron_trigger(options.name, options.namespace, function=options.name, schedule=options.schedule,
+                                labels=meta.function_labels(options.name))
 
 
 # --- the update patch ------------------------------------------------------------------------------------------

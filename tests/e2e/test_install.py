@@ -112,8 +112,18 @@ DEPS_CACHE = "system:serviceaccount:kubeless:kubeless-deps-cache"
     (CONTROLLER, "delete", "configmaps", "default", False),
     (CONTROLLER, "get", "pods", "default", False),
     (CONTROLLER, "get", "secrets", "default", False),
-    (CONTROLLER, "create", "cronjobs.batch", "default", False),  # no trigger reconciler yet
-    (CONTROLLER, "create", "ingresses.networking.k8s.io", "default", False),
+    (CONTROLLER, "patch", "cronjobs.batch", "default", True),
+    (CONTROLLER, "delete", "cronjobs.batch", "default", False),  # the garbage collector's job
+    (CONTROLLER, "delete", "jobs.batch", "default", False),
+    (CONTROLLER, "patch", "ingresses.networking.k8s.io", "default", True),
+    (CONTROLLER, "delete", "ingresses.networking.k8s.io", "default", True),  # pruned when the gateway changes
+    (CONTROLLER, "patch", "httproutes.gateway.networking.k8s.io", "default", True),
+    (CONTROLLER, "patch", "gateways.gateway.networking.k8s.io", "default", False),
+    (CONTROLLER, "patch", "middlewares.traefik.io", "default", True),
+    (CONTROLLER, "list", "middlewares.traefik.io", "default", False),
+    (CONTROLLER, "patch", "httptriggers.kubeless.io/status", "default", True),
+    (CONTROLLER, "update", "cronjobtriggers.kubeless.io", "default", False),
+    (CONTROLLER, "delete", "httptriggers.kubeless.io", "default", False),
     (CONTROLLER, "update", "functions.kubeless.io", "default", False),
     (CONTROLLER, "update", "leases.coordination.k8s.io", "default", False),
     (CONTROLLER, "get", "nodes", "", False),

@@ -16,14 +16,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class FakeLister:
-    """Function names per namespace, and what the kubeconfig and the catalogue would give."""
+    """Function and trigger names per namespace, and what the kubeconfig and the catalogue would give."""
 
     def __init__(self):
         self.asked: list[dict] = []
 
-    def functions(self, values):
+    def object_names(self, kind, values):
         self.asked.append(dict(values))
-        return {"team": ["hello", "help-desk", "world"]}.get(values.get("namespace") or "default", ["echo"])
+        namespace = values.get("namespace") or "default"
+        if kind != "Function":
+            return {"HTTPTrigger": ["web"], "CronJobTrigger": ["nightly", "tick"]}[kind]
+        return {"team": ["hello", "help-desk", "world"]}.get(namespace, ["echo"])
 
     def namespaces(self, values):
         return ["default", "kube-system", "team"]
@@ -48,7 +51,7 @@ def complete(*words: str, lister: FakeLister | None = None) -> tuple[list[str], 
 
 def test_commands_at_each_level_with_their_summaries():
     names, directive = complete("")
-    assert names == ["install", "uninstall", "function", "get-server-config", "completion", "version"]
+    assert names == ["install", "uninstall", "function", "trigger", "get-server-config", "completion", "version"]
     assert directive == completion.NO_FILE
     assert complete("fu") == (["function"], completion.NO_FILE)
     assert complete("function", "d")[0] == ["deploy", "delete", "describe"]

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from scripts import REPO, load_script
 
-REPO = Path(__file__).resolve().parents[2]
 BUILD_PY = REPO / "hack" / "images" / "build.py"
 LIB_SH = REPO / "hack" / "localcluster" / "lib.sh"
 
 
-def _load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kubeless_image_builder", BUILD_PY)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_builder()
+build = load_script("kubeless_image_builder", BUILD_PY)
 
 APT_DEPENDS_RECURSE = """\
 busybox-static

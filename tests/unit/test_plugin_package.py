@@ -14,24 +14,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from scripts import REPO, load_script
 import yaml
 
 from kubeless_api import meta
 from kubectl_kubeless import kube
 from kubectl_kubeless.errors import UserError
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "hack" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-release = load("release")
-zipapp = load("zipapp")
+release = load_script("release", REPO / "hack" / "release.py")
+zipapp = load_script("zipapp", REPO / "hack" / "zipapp.py")
 COMMITTED = (REPO / "krew-manifest.yaml").read_text()
 MANIFEST = yaml.safe_load(COMMITTED)
 
