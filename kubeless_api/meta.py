@@ -18,6 +18,7 @@ KINDS = {
     "CronJobTrigger": "cronjobtriggers",
     "KafkaTrigger": "kafkatriggers",
     "NATSTrigger": "natstriggers",
+    "KinesisTrigger": "kinesistriggers",
 }
 FUNCTIONS = KINDS["Function"]
 

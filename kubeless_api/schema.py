@@ -17,6 +17,8 @@ CORS_ENABLE = "cors-enable"
 GATEWAY = "gateway"
 GATEWAY_REF = "gateway-ref"
 FUNCTION_SELECTOR = "functionSelector"
+MAX_ATTEMPTS = "maxAttempts"
+DEAD_LETTER_TOPIC = "deadLetterTopic"
 HORIZONTAL_POD_AUTOSCALER = "horizontalPodAutoscaler"
 
 
@@ -91,6 +93,20 @@ CRON_PAYLOAD_MAX_BYTES = 64 * 1024
 
 TRIGGER_STATUS = {"type": "object", "properties": {"observedGeneration": {"type": "integer", "format": "int64"},
                                                     "conditions": CONDITIONS_SCHEMA}}
+# Event triggers (Kafka, NATS, Kinesis): a message is delivered at least once; a failed call is retried with capped
+# exponential backoff, and after maxAttempts calls the message goes to the dead-letter topic (subject, stream).
+DEFAULT_MAX_ATTEMPTS = 5
+DEAD_LETTER_SUFFIX = ".dead-letter"  # the default dead-letter topic: the trigger's topic with this suffix
+EVENT_TRIGGER_STATUS = {"type": "object", "properties": {
+    **TRIGGER_STATUS["properties"],
+    "functions": {"type": "array", "items": {"type": "string"},
+                  "description": "the functions the selector matches, each with its own consumer"},
+    "delivered": {"type": "integer", "description": "messages a function answered with 2xx"},
+    "retried": {"type": "integer", "description": "calls made again after a failure"},
+    "deadLettered": {"type": "integer", "description": "messages sent to the dead-letter topic"},
+    "lag": {"type": "integer", "description": "messages published and not yet delivered, over all functions"},
+    "lastError": _string("the last failed delivery: function, status or error"),
+    "lastErrorTime": {"type": "string", "format": "date-time"}}}
 HTTP_TRIGGER_STATUS = {"type": "object", "properties": {
     **TRIGGER_STATUS["properties"],
     "address": _string("where the ingress controller serves the route (its status.loadBalancer: an IP or host)"),
@@ -109,6 +125,11 @@ LABEL_SELECTOR = {"type": "object", "properties": {
         "key": {"type": "string"}, "operator": {"type": "string"},
         "values": {"type": "array", "items": {"type": "string"}}}}}}}
 
+DELIVERY = {
+    MAX_ATTEMPTS: {"type": "integer", "minimum": 1, "description": f"calls before a message goes to the dead-letter "
+                                                                   f"topic (default {DEFAULT_MAX_ATTEMPTS})"},
+    DEAD_LETTER_TOPIC: _string(f"where undeliverable messages go (default: the topic + {DEAD_LETTER_SUFFIX})")}
+
 TRIGGER_SPECS = {
     "HTTPTrigger": {"type": "object", "required": [FUNCTION_NAME], "properties": {
         FUNCTION_NAME: _string("the Function in the same namespace"),
@@ -125,12 +146,25 @@ TRIGGER_SPECS = {
         FUNCTION_NAME: _string("the Function in the same namespace"),
         "payload": {"description": "JSON sent as the call's body", "x-kubernetes-preserve-unknown-fields": True}}},
     "KafkaTrigger": {"type": "object", "required": ["topic", FUNCTION_SELECTOR], "properties": {
-        "topic": _string("the Kafka topic"), FUNCTION_SELECTOR: LABEL_SELECTOR}},
+        "topic": _string("the Kafka topic"), FUNCTION_SELECTOR: LABEL_SELECTOR, **DELIVERY}},
     "NATSTrigger": {"type": "object", "required": ["topic", FUNCTION_SELECTOR], "properties": {
-        "topic": _string("the NATS subject"), FUNCTION_SELECTOR: LABEL_SELECTOR}},
+        "topic": _string("the NATS subject"), FUNCTION_SELECTOR: LABEL_SELECTOR,
+        "stream": _string("a JetStream stream holding the subject: at-least-once delivery with acks; empty: core "
+                          "NATS, at most once as the protocol gives"),
+        **DELIVERY}},
+    "KinesisTrigger": {"type": "object", "required": [FUNCTION_NAME, "stream", "aws-region", "shard", "secret"],
+                       "properties": {
+        FUNCTION_NAME: _string("the Function in the same namespace"),
+        "stream": _string("the Kinesis stream"), "aws-region": _string("e.g. us-west-2"),
+        "shard": _string("the shard id, e.g. shardId-000000000000"),
+        "secret": _string("a Secret with aws_access_key_id and aws_secret_access_key"),
+        "endpoint": _string("the Kinesis endpoint URL; empty: AWS's for the region"), **DELIVERY}},
 }
 
 READY_CONDITION = '.status.conditions[?(@.type=="Ready")]'
+EVENT_COLUMNS = [{"name": "Ready", "type": "string", "jsonPath": f"{READY_CONDITION}.status"},
+                 {"name": "Lag", "type": "integer", "jsonPath": ".status.lag"},
+                 {"name": "Dead-Lettered", "type": "integer", "jsonPath": ".status.deadLettered"}]
 PRINTER_COLUMNS = {
     "Function": [
         {"name": "Runtime", "type": "string", "jsonPath": ".spec.runtime"},
@@ -149,8 +183,10 @@ PRINTER_COLUMNS = {
                        {"name": "Last-Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
                        {"name": "Last-Result", "type": "string", "jsonPath": ".status.lastResult"},
                        {"name": "Ready", "type": "string", "jsonPath": f"{READY_CONDITION}.status"}],
-    "KafkaTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
-    "NATSTrigger": [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}],
+    **{kind: [{"name": "Topic", "type": "string", "jsonPath": ".spec.topic"}, *EVENT_COLUMNS]
+       for kind in ("KafkaTrigger", "NATSTrigger")},
+    "KinesisTrigger": [{"name": "Stream", "type": "string", "jsonPath": ".spec.stream"},
+                       {"name": "Function", "type": "string", "jsonPath": f".spec.{FUNCTION_NAME}"}, *EVENT_COLUMNS],
 }
 
 
@@ -158,7 +194,7 @@ def crd(kind: str) -> dict:
     plural = KINDS[kind]
     spec_schema = FUNCTION_SPEC if kind == "Function" else TRIGGER_SPECS[kind]
     status_schema = {"Function": FUNCTION_STATUS, "HTTPTrigger": HTTP_TRIGGER_STATUS,
-                     "CronJobTrigger": CRON_TRIGGER_STATUS}.get(kind, TRIGGER_STATUS)
+                     "CronJobTrigger": CRON_TRIGGER_STATUS}.get(kind, EVENT_TRIGGER_STATUS)
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},
