@@ -27,6 +27,7 @@ SERVER_SIDE = {  # package folder -> what it may import besides the standard lib
     REPO / "kubeless_api": {"kubeless_api"},
     REPO / "depcache" / "kubeless_depcache": {"kubeless_api", "kubeless_depcache"},
     REPO / "controller" / "kubeless_controller": {"kubeless_api", "kubeless_depcache", "kubeless_controller"},
+    REPO / "brokers": {"kubeless_api", "brokers"},  # manifests.py runs as `python3 -m` before any virtualenv
 }
 PROBE = """
 import importlib, json, sys
