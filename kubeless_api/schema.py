@@ -20,6 +20,11 @@ FUNCTION_SELECTOR = "functionSelector"
 MAX_ATTEMPTS = "maxAttempts"
 DEAD_LETTER_TOPIC = "deadLetterTopic"
 HORIZONTAL_POD_AUTOSCALER = "horizontalPodAutoscaler"
+AWS_REGION = "aws-region"
+# KinesisTrigger's `secret` names a Secret holding these two keys (Kubeless's names): the CLI and the consumer read it.
+AWS_SECRET = "secret"
+AWS_ACCESS_KEY_ID = "aws_access_key_id"
+AWS_SECRET_ACCESS_KEY = "aws_secret_access_key"
 
 
 def _string(description: str, **extra) -> dict:
