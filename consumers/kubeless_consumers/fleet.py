@@ -94,7 +94,7 @@ def matching_functions(trigger: dict, functions: list[dict]) -> list[dict]:
                   key=lambda f: f["metadata"]["name"])
 
 
-KINDS = {"KafkaTrigger": "kafka", "NATSTrigger": "nats", "KinesisTrigger": "kinesis"}
+KINDS = {kind: broker for broker, kind in meta.EVENT_TRIGGERS.items()}
 
 
 def wanted(trigger: dict, functions: list[dict], ports: dict[str, int], settings: Settings,

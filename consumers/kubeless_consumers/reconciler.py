@@ -24,7 +24,6 @@ from kubeless_controller.triggers.base import (TriggerReconciler, function_essen
 TRIGGERS_WATCH = "triggers"
 FUNCTIONS_WATCH = "functions"
 SERVICES_WATCH = "services"
-KIND_NAMES = {"kafka": "KafkaTrigger", "nats": "NATSTrigger", "kinesis": "KinesisTrigger"}
 SECRET_KEYS = ("aws_access_key_id", "aws_secret_access_key")
 
 
@@ -41,7 +40,7 @@ class EventTriggerReconciler:
 
     def __init__(self, broker: str, fleet: fleets.Fleet, settings: Settings):
         self.broker, self.fleet, self.settings = broker, fleet, settings
-        self.kind = KIND_NAMES[broker]
+        self.kind = meta.EVENT_TRIGGERS[broker]
         by_name = broker == "kinesis"  # a Kinesis trigger names its function; the others select in the namespace
         self.watches = (
             Watch(TRIGGERS_WATCH, meta.API_VERSION, self.kind,

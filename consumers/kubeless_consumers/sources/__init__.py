@@ -1,11 +1,12 @@
 """One module per broker: read a topic as one consumer, commit what was handled, dead-letter what could not be."""
 from __future__ import annotations
 
+from kubeless_api import meta
 from kubeless_consumers.delivery import Stats, Transport
 from kubeless_consumers.fleet import ConsumerSpec, Factory
 from kubeless_consumers.settings import Settings
 
-BROKERS = ("kafka", "nats", "kinesis")
+BROKERS = tuple(meta.EVENT_TRIGGERS)
 
 
 def factory(kind: str, settings: Settings, transport: Transport | None = None) -> Factory:
