@@ -111,7 +111,8 @@ EVENT_TRIGGER_STATUS = {"type": "object", "properties": {
     "deadLettered": {"type": "integer", "description": "messages sent to the dead-letter topic"},
     "lag": {"type": "integer", "description": "messages published and not yet delivered, over all functions"},
     "lastError": _string("the last failed delivery: function, status or error"),
-    "lastErrorTime": {"type": "string", "format": "date-time"}}}
+    "lastErrorTime": {"type": "string", "format": "date-time"},
+    "checkpoint": _string("Kinesis: the sequence number of the last record handled; the consumer starts after it")}}
 HTTP_TRIGGER_STATUS = {"type": "object", "properties": {
     **TRIGGER_STATUS["properties"],
     "address": _string("where the ingress controller serves the route (its status.loadBalancer: an IP or host)"),
