@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kubeless_api import conditions, config, meta, resources
+from kubeless_api import brokers, conditions, config, meta, resources
 from kubectl_kubeless import manifests, objects, printers
 from kubectl_kubeless.command import Factory, add_command, add_wait_flags, wait_limit
 from kubectl_kubeless.errors import UserError
@@ -228,7 +228,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
                         help="the objects' format (with --dry-run: default yaml)")
     parser.add_argument("--triggers", metavar="KIND[,KIND...]",
                         help=f"also install the consumers of these event triggers: {', '.join(meta.EVENT_TRIGGERS)} "
-                             "(brokers at kafka.kubeless:9092, nats://nats.kubeless:4222)")
+                             f"(brokers at {brokers.KAFKA_BROKERS}, {brokers.NATS_URL})")
     add_wait_flags(parser, "the controller's rollout is complete")
 
     parser = add_command(

@@ -5,7 +5,7 @@ manifests/kubeless.yaml (which a unit test keeps in step), and `kubectl kubeless
 """
 from __future__ import annotations
 
-from kubeless_api import catalogue, meta, schema
+from kubeless_api import brokers, catalogue, meta, schema
 from kubeless_api.config import KubelessConfig
 
 
@@ -133,9 +133,9 @@ def deps_cache(version: str) -> list[dict]:
 # --- event trigger consumers (consumers/kubeless_consumers) -------------------------------------------------------
 
 BROKER_ENV = {
-    "kafka": {"KAFKA_BROKERS": f"kafka.{meta.SYSTEM_NAMESPACE}:9092", "KAFKA_ENABLE_TLS": "false",
+    "kafka": {"KAFKA_BROKERS": brokers.KAFKA_BROKERS, "KAFKA_ENABLE_TLS": "false",
               "KAFKA_ENABLE_SASL": "false"},
-    "nats": {"NATS_URL": f"nats://nats.{meta.SYSTEM_NAMESPACE}:4222"},
+    "nats": {"NATS_URL": brokers.NATS_URL},
     "kinesis": {},
 }
 BACKOFF_INTERVAL = "5s"  # the longest wait between two calls of a failing function (Kubeless's variable)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from kubeless_api import meta, resources
+from kubeless_api import brokers, meta, resources
 from kubectl_kubeless import flags
 from kubectl_kubeless.command import Factory, add_command, add_noun
 from kubectl_kubeless.errors import UserError
@@ -17,9 +17,9 @@ from kubectl_kubeless.kube import parse_request_timeout
 from kubectl_kubeless.trigger.kafka import topic as topic_name
 
 KAFKA_BIN = "/opt/kafka/bin"
-BOOTSTRAP_SERVER = "localhost:9092"  # the broker's own listener, seen from its container
-BROKER_SELECTOR = "kubeless=kafka"  # Kubeless's label on its Kafka pods
-BROKER_CONTAINER = "broker"
+BOOTSTRAP_SERVER = f"localhost:{brokers.KAFKA_PORT}"  # the broker's own listener, seen from its container
+BROKER_SELECTOR = ",".join(f"{key}={value}" for key, value in brokers.KAFKA_LABELS.items())
+BROKER_CONTAINER = brokers.KAFKA_CONTAINER
 DEFAULT_TOPIC = "kubeless"  # Kubeless's default for publish --topic
 # The tools start a JVM each (a few seconds); a broker that does not answer makes them retry for a minute.
 TOOL_TIMEOUT = 120.0
