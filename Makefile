@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER := python3 hack/localcluster/cluster.py
 
-.PHONY: help demo test unit e2e deps components images cluster-up cluster-down cluster-status kubeconfig plugin manifests
+.PHONY: help demo test unit e2e deps components images cluster-up cluster-down cluster-status kubeconfig plugin manifests \
+	brokers
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,6 +29,9 @@ components: deps ## build etcd, Kubernetes, containerd, CNI plugins, CoreDNS and
 
 images: deps ## build the project's OCI images offline (cached by content)
 	@python3 hack/images/build.py --all
+
+brokers: deps ## Kafka, NATS and Kinesis (moto) for the event triggers, in namespace kubeless (local cluster unless KUBECONFIG is set)
+	@hack/brokers.sh
 
 cluster-up: deps ## start the local single-node cluster, with Traefik serving Ingresses and the Gateway API on the node IP
 	@$(CLUSTER) up

@@ -2,7 +2,9 @@
 
     kubectl kubeless install|uninstall
     kubectl kubeless function deploy|update|delete|list (ls)|describe|call|logs
-    kubectl kubeless trigger http|cronjob create|update|delete|list (ls)
+    kubectl kubeless trigger http|cronjob|kafka|nats|kinesis create|update|delete|list (ls)
+    kubectl kubeless trigger nats publish; trigger kinesis publish|create-stream
+    kubectl kubeless topic create|delete|list (ls)|publish
     kubectl kubeless get-server-config
     kubectl kubeless completion bash|zsh|fish
     kubectl kubeless version
@@ -22,12 +24,12 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
 
 from kubeless_api import meta
-from kubectl_kubeless import completion, function, install, serverconfig, trigger
+from kubectl_kubeless import completion, function, install, serverconfig, topic, trigger
 from kubectl_kubeless.command import Factory, add_command, global_flags, global_options, validate_global_options
 from kubectl_kubeless.errors import UserError
 
 # each module registers its commands, in the order the help lists them: register(commands, parents)
-NOUNS = [install, function, trigger, serverconfig, completion]
+NOUNS = [install, function, trigger, topic, serverconfig, completion]
 PROG = "kubectl kubeless"
 
 ROOT_EXAMPLES = f"""examples:

@@ -39,8 +39,8 @@ FUNCTIONS = "Function"
 # Flags whose value the shell completes as a file name.
 FILE_DESTS = {"from_file", "dependencies", "kubeconfig", "payload_from_file"}
 # Flags whose value comes from a Lister, by argparse dest.
-LISTED_DESTS = {"runtime": "runtimes", "namespace": "namespaces", "context": "contexts", "cluster": "clusters",
-                "user": "users"}
+LISTED_DESTS = {"runtime": "runtimes", "namespace": "namespaces", "kafka_namespace": "namespaces",
+                "context": "contexts", "cluster": "clusters", "user": "users"}
 # Flags whose value names a Kubeless object: its kind, by argparse dest (a trigger's function).
 OBJECT_DESTS = {"function_name": FUNCTIONS, "function": FUNCTIONS}
 # Flags that take a few values the command checks itself rather than argparse (which would answer a bad one with a

@@ -99,15 +99,44 @@ def label_map(values: list[str] | None, flag: str = "--label") -> dict[str, str]
     server checks them."""
     labels = key_values(values, flag, bare=flag == "--label")
     for key, value in labels.items():
-        prefix, _, name = key.rpartition("/")
-        if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix))) or len(name) > 63 \
-                or not LABEL_NAME.fullmatch(name):
-            raise UserError(f"invalid {flag} key {key!r}: a label key is an optional DNS prefix and '/', then at "
-                            "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
-        if value and (len(value) > 63 or not LABEL_NAME.fullmatch(value)):
-            raise UserError(f"invalid {flag} value {value!r} for {key!r}: at most 63 letters, digits, '-', '_' "
-                            "or '.', starting and ending with a letter or digit")
+        label(key, value, flag)
     return labels
+
+
+def label(key: str, value: str, flag: str) -> None:
+    """A label key and value as the API server checks them."""
+    prefix, _, name = key.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix))) or len(name) > 63 \
+            or not LABEL_NAME.fullmatch(name):
+        raise UserError(f"invalid {flag} key {key!r}: a label key is an optional DNS prefix and '/', then at "
+                        "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+    if value and (len(value) > 63 or not LABEL_NAME.fullmatch(value)):
+        raise UserError(f"invalid {flag} value {value!r} for {key!r}: at most 63 letters, digits, '-', '_' "
+                        "or '.', starting and ending with a letter or digit")
+
+
+def label_selector(value: str, flag: str) -> dict[str, str]:
+    """A label query of equalities, `k1=v1,k2=v2` (`==` too), as the labels it matches. Kubeless parsed it with
+    metav1.ParseToLabelSelector but stored only matchLabels, so a set-based term (`k in (a,b)`, `!k`, `k!=v`) was
+    silently dropped; it is refused here instead."""
+    labels: dict[str, str] = {}
+    for term in value.split(","):
+        key, equals, wanted = term.strip().partition("=")
+        wanted = wanted[1:] if wanted.startswith("=") else wanted
+        if not equals or not key or key.endswith("!") or re.search(r"[\s()!=]", key + wanted):
+            raise UserError(f"invalid {flag} {value!r}: give labels a function must have, KEY=VALUE separated by "
+                            f"commas (e.g. topic=orders,team=web); {term.strip()!r} is not one")
+        label(key, wanted, flag)
+        if labels.get(key, wanted) != wanted:
+            raise UserError(f"invalid {flag} {value!r}: {key} is given two values; no function can have both")
+        labels[key] = wanted
+    return labels
+
+
+def whole_number(value: str, flag: str, minimum: int) -> int:
+    if not re.fullmatch(r"\d+", value.strip()) or int(value) < minimum:
+        raise UserError(f"invalid {flag} {value!r}: expected a whole number, at least {minimum}")
+    return int(value)
 
 
 def own_labels(labels: dict[str, str], name: str) -> dict[str, str]:

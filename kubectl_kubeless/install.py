@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kubeless_api import conditions, config, meta, resources
+from kubeless_api import brokers, conditions, config, meta, resources
 from kubectl_kubeless import manifests, objects, printers
 from kubectl_kubeless.command import Factory, add_command, add_wait_flags, wait_limit
 from kubectl_kubeless.errors import UserError
@@ -23,8 +23,18 @@ from kubectl_kubeless.kube import ApiError
 RBAC = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 
-def server_objects() -> list[dict]:
-    return manifests.install_objects(meta.project_version(), manifests.load_catalogue())
+def server_objects(triggers: tuple[str, ...] = ()) -> list[dict]:
+    return manifests.install_objects(meta.project_version(), manifests.load_catalogue(), triggers)
+
+
+def trigger_brokers(text: str | None) -> tuple[str, ...]:
+    """--triggers kafka,nats,kinesis: the brokers whose consumers to install, each checked."""
+    brokers = tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
+    unknown = [broker for broker in brokers if broker not in meta.EVENT_TRIGGERS]
+    if unknown:
+        raise UserError(f"unknown trigger kind {unknown[0]!r} in --triggers: use a comma-separated list of "
+                        f"{', '.join(meta.EVENT_TRIGGERS)}")
+    return brokers
 
 
 def uninstall_order(items: list[dict]) -> list[dict]:
@@ -43,7 +53,7 @@ def uninstall_order(items: list[dict]) -> list[dict]:
 
 def install(args: argparse.Namespace, factory: Factory) -> int:
     limit = wait_limit(args)
-    wanted = server_objects()
+    wanted = server_objects(trigger_brokers(args.triggers))
     if args.dry_run:
         factory.write(printers.objects_output(wanted, args.output or "yaml"))
         return 0
@@ -167,7 +177,7 @@ def uninstall(args: argparse.Namespace, factory: Factory) -> int:
     if args.dry_run:
         factory.info(f"Would delete from {where}:\n{summary}")
     gone = []
-    for obj in uninstall_order(server_objects()):
+    for obj in uninstall_order(server_objects(tuple(meta.EVENT_TRIGGERS))):  # whichever an install added
         if delete_object(factory, obj, args.dry_run):
             factory.write(f"{resources.display_name(obj)} deleted{suffix}\n")
             gone.append(obj)
@@ -186,6 +196,9 @@ def uninstall(args: argparse.Namespace, factory: Factory) -> int:
 INSTALL_EXAMPLES = """\
   # install the server side of this plugin's version, and wait until the controller runs
   kubectl kubeless install --wait
+
+  # with the consumers of Kafka and NATS triggers (Deployments kafka-trigger-controller, nats-trigger-controller)
+  kubectl kubeless install --triggers kafka,nats --wait
 
   # only print it (to review it, or to apply it with other tools)
   kubectl kubeless install --dry-run -o yaml > kubeless.yaml
@@ -213,6 +226,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
                         help="print the objects instead of applying them")
     parser.add_argument("-o", "--output", choices=("yaml", "json", "name"),
                         help="the objects' format (with --dry-run: default yaml)")
+    parser.add_argument("--triggers", metavar="KIND[,KIND...]",
+                        help=f"also install the consumers of these event triggers: {', '.join(meta.EVENT_TRIGGERS)} "
+                             f"(brokers at {brokers.KAFKA_BROKERS}, {brokers.NATS_URL})")
     add_wait_flags(parser, "the controller's rollout is complete")
 
     parser = add_command(

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,8 +384,15 @@ class Client:
         self._pool = urllib3.ProxyManager(proxy, **settings) if proxy else urllib3.PoolManager(**settings)
 
     def _connect_with_kubernetes(self) -> None:
+        from kubernetes.client import ApiClient  # noqa: PLC0415 - slow, cluster commands only
+
+        self._configuration = self._kubernetes_configuration()
+        self._pool = ApiClient(self._configuration).rest_client.pool_manager
+
+    def _kubernetes_configuration(self):
+        """The `kubernetes` package's Configuration for the target, whatever its credentials."""
         try:
-            from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415 - slow, cluster commands only
+            from kubernetes.client import Configuration  # noqa: PLC0415 - slow, cluster commands only
             from kubernetes.config import ConfigException  # noqa: PLC0415
         except ImportError:
             raise UserError("the `kubernetes` Python package is missing: pip install kubernetes "
@@ -415,8 +423,7 @@ class Client:
                             f"(kubeconfig {self.target.kubeconfig}): {first_line(failures[0])}")
         if not configuration.proxy:  # the package reads proxy-url only; kubectl also honours HTTPS_PROXY
             configuration.proxy = proxy_for(self.target.server, None, self.environ)
-        self._configuration = configuration
-        self._pool = ApiClient(configuration).rest_client.pool_manager
+        return configuration
 
     def _load_kubeconfig(self, configuration) -> None:
         from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger  # noqa: PLC0415
@@ -498,6 +505,73 @@ class Client:
 
     def delete(self, path: str) -> dict:
         return self.call("DELETE", path)
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str], *, stdin: str | None = None,
+             timeout: float) -> ExecResult:
+        """Run a command in a container, as `kubectl exec -i` does (no TTY): its exit code, stdout and stderr. The
+        exec is a WebSocket upgrade, which the `kubernetes` package speaks; stdin is closed after `stdin` (the
+        v5.channel.k8s.io protocol, Kubernetes 1.30 and later), so a command reading to its end finishes."""
+        from kubernetes.client import ApiClient, CoreV1Api  # noqa: PLC0415 - slow, exec only
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from kubernetes.stream import stream  # noqa: PLC0415
+        from kubernetes.stream.ws_client import ERROR_CHANNEL, STDIN_CHANNEL  # noqa: PLC0415
+
+        where = f"pod {pod} (namespace {namespace}, container {container})"
+        api = CoreV1Api(ApiClient(self._configuration or self._kubernetes_configuration()))
+        try:
+            session = stream(api.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                             command=command, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                             _preload_content=False)
+        except ApiException as error:
+            raise api_error(error.status or 0, (error.body or "").encode() if isinstance(error.body, str)
+                            else error.body or b"", error.reason or "") from None
+        except Exception as error:  # noqa: BLE001 - websocket-client's and the socket's, which share no base
+            raise UserError(f"cannot exec in {where} through {self.target.describe()}: {first_line(error)}") \
+                from None
+        out, err = [], []
+        deadline = time.monotonic() + timeout
+        try:
+            if stdin is not None:
+                session.write_stdin(stdin)
+                session.close_channel(STDIN_CHANNEL)
+            while session.is_open():
+                if time.monotonic() > deadline:
+                    raise UserError(f"{' '.join(command)} in {where} did not finish within {timeout:g} s")
+                session.update(timeout=1)
+                out.append(session.read_stdout(timeout=0))
+                err.append(session.read_stderr(timeout=0))
+            out.append(session.read_stdout(timeout=0))
+            err.append(session.read_stderr(timeout=0))
+            status = session.read_channel(ERROR_CHANNEL)
+        finally:
+            session.close()
+        return ExecResult(exec_exit_code(status, where), "".join(out), "".join(err))
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def exec_exit_code(status_text: str, where: str) -> int:
+    """The exit code in the Status an exec ends with (its error channel): Success is 0, a NonZeroExitCode names the
+    code among its causes; anything else (no such executable, a container gone) is the API server's message."""
+    import yaml  # noqa: PLC0415 - start-up: cluster commands only
+
+    try:
+        status = yaml.safe_load(status_text) if status_text else None
+    except yaml.YAMLError:
+        status = None
+    if not isinstance(status, dict):
+        raise UserError(f"the exec in {where} ended without an exit status (the connection broke off)")
+    if status.get("status") == "Success":
+        return 0
+    for cause in meta.dig(status, "details", "causes", default=[]):
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"])
+    raise UserError(f"the exec in {where} failed: {first_line(status.get('message') or status)}")
 
 
 # --- static kubeconfig credentials ------------------------------------------------------------------------------

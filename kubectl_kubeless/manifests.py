@@ -5,7 +5,7 @@ manifests/kubeless.yaml (which a unit test keeps in step), and `kubectl kubeless
 """
 from __future__ import annotations
 
-from kubeless_api import catalogue, meta, schema
+from kubeless_api import brokers, catalogue, meta, schema
 from kubeless_api.config import KubelessConfig
 
 
@@ -130,8 +130,76 @@ def deps_cache(version: str) -> list[dict]:
     ]
 
 
-def install_objects(version: str, runtimes: list[dict]) -> list[dict]:
-    """Everything `kubectl kubeless install` creates, in apply order."""
+# --- event trigger consumers (consumers/kubeless_consumers) -------------------------------------------------------
+
+BROKER_ENV = {
+    "kafka": {"KAFKA_BROKERS": brokers.KAFKA_BROKERS, "KAFKA_ENABLE_TLS": "false",
+              "KAFKA_ENABLE_SASL": "false"},
+    "nats": {"NATS_URL": brokers.NATS_URL},
+    "kinesis": {},
+}
+BACKOFF_INTERVAL = "5s"  # the longest wait between two calls of a failing function (Kubeless's variable)
+
+
+def trigger_controller_rules(broker: str) -> list[dict]:
+    """Least privilege for one broker's consumers: read the functions, their Services and its trigger kind, write
+    that kind's status (server-side apply is a patch) and Events; Kinesis reads the Secret a trigger names."""
+    plural = meta.KINDS[meta.EVENT_TRIGGERS[broker]]
+    rules = [
+        {"apiGroups": [meta.GROUP], "resources": [meta.FUNCTIONS, plural], "verbs": ["list", "watch"]},
+        {"apiGroups": [meta.GROUP], "resources": [f"{plural}/status"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    ]
+    if broker == "kinesis":
+        rules.append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
+    return rules
+
+
+def trigger_controller(version: str, broker: str) -> list[dict]:
+    """One broker's consumers: ServiceAccount, ClusterRole and binding, and a one-replica Deployment (two would
+    deliver every message twice and write every status twice)."""
+    name = meta.trigger_controller_name(broker)
+    labels = {"kubeless": name}
+    metadata = {"name": name, "namespace": meta.SYSTEM_NAMESPACE, "labels": labels}
+    cluster_metadata = {"name": name, "labels": labels}
+    env = {**BROKER_ENV[broker], "BACKOFF_INTERVAL": BACKOFF_INTERVAL, "KUBELESS_LOG_LEVEL": "INFO"}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": cluster_metadata,
+         "rules": trigger_controller_rules(broker)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": cluster_metadata,
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": meta.SYSTEM_NAMESPACE}],
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": {
+            "replicas": 1, "selector": {"matchLabels": labels},
+            # never two at once, even during a rollout: the old one commits and stops before the new one reads
+            "strategy": {"type": "Recreate"},
+            "template": {"metadata": {"labels": labels, "annotations": {
+                "prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}},
+                "spec": {
+                    "serviceAccountName": name,
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": "consumers", "image": meta.image(meta.CONSUMERS_IMAGE, version),
+                        "imagePullPolicy": "IfNotPresent", "command": ["python3", "-m", "kubeless_consumers", broker],
+                        "env": [{"name": "KUBELESS_NAMESPACE",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                *({"name": key, "value": value} for key, value in env.items())],
+                        "ports": [{"name": "http-metrics", "containerPort": 8080}],
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
+                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2},
+                        "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}}]}}}},
+    ]
+
+
+def install_objects(version: str, runtimes: list[dict], triggers: tuple[str, ...] = ()) -> list[dict]:
+    """Everything `kubectl kubeless install` creates, in apply order; `triggers` adds those brokers' consumers."""
     ns = meta.SYSTEM_NAMESPACE
     account = meta.CONTROLLER_SERVICE_ACCOUNT
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
@@ -157,6 +225,7 @@ def install_objects(version: str, runtimes: list[dict]) -> list[dict]:
         config_map(version, runtimes),
         controller_deployment(version),
         *deps_cache(version),
+        *(obj for broker in meta.EVENT_TRIGGERS if broker in triggers for obj in trigger_controller(version, broker)),
     ]
 
 

@@ -11,4 +11,5 @@ each other. A unit test imports each of them in a clean interpreter to hold that
     catalogue   the runtime catalogue: its one parse rule, runtime ids, lookup
     config      kubeless-config as one frozen dataclass: keys, defaults, parsing
     contract    the runtime contract: FUNC_* variables, event-* headers, metric names
+    brokers     the event brokers' Service names, ports and default addresses
 """

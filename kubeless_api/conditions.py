@@ -34,6 +34,12 @@ REASON_ROUTE_READY = "RouteReady"
 REASON_ROUTE_REFUSED = "RouteNotAccepted"  # the Gateway refused the HTTPRoute; its condition's message says why
 REASON_SCHEDULED = "Scheduled"
 REASON_LAST_CALL_FAILED = "LastCallFailed"
+# Event trigger (Kafka, NATS, Kinesis) Ready reasons
+REASON_CONSUMING = "Consuming"                   # every function the trigger calls has a consumer reading
+REASON_CONSUMER_STARTING = "ConsumerStarting"
+REASON_NO_FUNCTION_MATCHES = "NoFunctionMatches"
+REASON_BROKER_UNREACHABLE = "BrokerUnreachable"
+REASON_SECRET_NOT_FOUND = "SecretNotFound"
 # Progressing reasons, after the Deployment controller's own
 REASON_UPDATING = "ReplicaSetUpdating"
 REASON_ROLLED_OUT = "NewReplicaSetAvailable"

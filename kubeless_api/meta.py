@@ -21,6 +21,9 @@ KINDS = {
     "KinesisTrigger": "kinesistriggers",
 }
 FUNCTIONS = KINDS["Function"]
+# Broker -> the trigger kind whose consumers `python3 -m kubeless_consumers <broker>` runs, in the Deployment
+# <broker>-trigger-controller that `kubectl kubeless install --triggers <broker>,...` adds.
+EVENT_TRIGGERS = {"kafka": "KafkaTrigger", "nats": "NATSTrigger", "kinesis": "KinesisTrigger"}
 
 LABEL_CREATED_BY = "created-by"
 LABEL_FUNCTION = "function"
@@ -31,6 +34,7 @@ SYSTEM_NAMESPACE = "kubeless"
 CONFIG_MAP = "kubeless-config"
 CONTROLLER_NAME = "kubeless-controller-manager"
 CONTROLLER_SERVICE_ACCOUNT = "controller-acct"
+CONSUMERS_IMAGE = "consumers"
 DEPS_CACHE_NAME = "kubeless-deps-cache"  # its Deployment, Service, ServiceAccount and ClusterRole
 FIELD_MANAGER = "kubeless-controller"
 CLIENT_FIELD_MANAGER = "kubectl-kubeless"
@@ -71,6 +75,11 @@ def project_version() -> str:
     from importlib.metadata import version  # noqa: PLC0415 - only in an installed copy
 
     return version("kubectl-kubeless")
+
+
+def trigger_controller_name(broker: str) -> str:
+    """The Deployment, ServiceAccount and ClusterRole of one broker's consumers (Kubeless's Deployment names)."""
+    return f"{broker}-trigger-controller"
 
 
 def image(name: str, version: str) -> str:

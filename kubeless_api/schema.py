@@ -20,6 +20,11 @@ FUNCTION_SELECTOR = "functionSelector"
 MAX_ATTEMPTS = "maxAttempts"
 DEAD_LETTER_TOPIC = "deadLetterTopic"
 HORIZONTAL_POD_AUTOSCALER = "horizontalPodAutoscaler"
+AWS_REGION = "aws-region"
+# KinesisTrigger's `secret` names a Secret holding these two keys (Kubeless's names): the CLI and the consumer read it.
+AWS_SECRET = "secret"
+AWS_ACCESS_KEY_ID = "aws_access_key_id"
+AWS_SECRET_ACCESS_KEY = "aws_secret_access_key"
 
 
 def _string(description: str, **extra) -> dict:
@@ -106,7 +111,8 @@ EVENT_TRIGGER_STATUS = {"type": "object", "properties": {
     "deadLettered": {"type": "integer", "description": "messages sent to the dead-letter topic"},
     "lag": {"type": "integer", "description": "messages published and not yet delivered, over all functions"},
     "lastError": _string("the last failed delivery: function, status or error"),
-    "lastErrorTime": {"type": "string", "format": "date-time"}}}
+    "lastErrorTime": {"type": "string", "format": "date-time"},
+    "checkpoint": _string("Kinesis: the sequence number of the last record handled; the consumer starts after it")}}
 HTTP_TRIGGER_STATUS = {"type": "object", "properties": {
     **TRIGGER_STATUS["properties"],
     "address": _string("where the ingress controller serves the route (its status.loadBalancer: an IP or host)"),

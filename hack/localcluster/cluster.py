@@ -16,7 +16,7 @@ This machine shapes several choices, each named where it is made:
 One module, although long: it is one start-up sequence and its mirror-image teardown, and a reader checks that
 `down` undoes exactly what `up` did by reading the two side by side.
 
-    cluster.py up | down | status | kubeconfig
+    cluster.py up | down | status | kubeconfig | bins | images
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ STATE = Path(os.environ.get("KUBELESS_CLUSTER_STATE", REPO / ".cluster"))
 LOGS = STATE / "logs"
 PKI = STATE / "pki"
 KUBECONFIG = STATE / "kubeconfig"
+CONTAINERD_SOCKET = STATE / "containerd" / "containerd.sock"
 
 POD_CIDR = "10.88.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -432,7 +433,7 @@ def write_kubelet_config(ip: str) -> Path:
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
         "failCgroupV1": False,  # this VM has only cgroup v1
         "cgroupDriver": "cgroupfs",
-        "containerRuntimeEndpoint": f"unix://{STATE}/containerd/containerd.sock",
+        "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "oomScoreAdj": 0,  # no CAP_SYS_RESOURCE: a negative score fails
         "resolvConf": str(kubelet / "resolv.conf"),
         "clusterDNS": [DNS_SERVICE_IP], "clusterDomain": "cluster.local",
@@ -723,10 +724,9 @@ def up() -> None:
     wait_for("kube-apiserver", api_ready, 90, procs["kube-apiserver"].logfile, "kube-apiserver")
     start(procs["kube-controller-manager"])
     start(procs["kube-scheduler"])
-    sock = STATE / "containerd" / "containerd.sock"
-    wait_for("containerd", lambda: run(bins["ctr"], "-a", sock, "version", quiet=True, check=False).returncode == 0,
-             30, procs["containerd"].logfile, "containerd")
-    load_images(bins, sock)
+    wait_for("containerd", lambda: run(bins["ctr"], "-a", CONTAINERD_SOCKET, "version", quiet=True,
+                                       check=False).returncode == 0, 30, procs["containerd"].logfile, "containerd")
+    load_images(bins, CONTAINERD_SOCKET)
 
     write_kubelet_config(ip)
     save_kernel_settings()
@@ -862,9 +862,9 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "bins"])
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "bins", "images"])
     args = parser.parse_args(argv)
-    if os.geteuid() != 0 and args.command in ("up", "down"):
+    if os.geteuid() != 0 and args.command in ("up", "down", "images"):
         print("the local cluster needs root (containerd, kubelet, iptables)", file=sys.stderr)
         return 1
     try:
@@ -878,6 +878,11 @@ def main(argv: list[str] | None = None) -> int:
             print(KUBECONFIG)
         elif args.command == "bins":
             print("\n".join(sorted({str(p.parent) for p in component_bins().values()})))
+        elif args.command == "images":
+            # what `up` does on a start, for a cluster that is already up: a recipe added or changed since
+            if not pid_of("containerd"):
+                raise ClusterError("containerd is not running: `make cluster-up` first")
+            load_images(component_bins(), CONTAINERD_SOCKET)
     except ClusterError as error:
         log(f"ERROR: {error}")
         return 1

@@ -101,8 +101,13 @@ class TriggerKind:
     sample_name: str  # the trigger the other verbs' examples name
     name_limit: int = NAME_MAX  # the longest name of a new trigger: shorter when what the controller names after it is
     name_why: str = ""  # why, when it is
+    create_note = "The function must exist."  # what `create` checks on the cluster, for its help
+    extra_verbs: tuple[str, ...] = ()  # verbs of this kind alone (nats publish), which `register_extra` adds
 
     # --- what each kind says ---
+
+    def register_extra(self, verbs: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+        """Add the kind's own verbs (`extra_verbs`) after the four every kind has."""
 
     def rules(self, spec: dict, given: dict, api_server: Callable[[], str] | None) -> None:
         """Check the settled spec as a whole and complete it in place (raise UserError for what the controller
@@ -186,3 +191,9 @@ def identity(trigger: dict) -> list[str]:
 
 def function_column(trigger: dict) -> str:
     return meta.dig(trigger, "spec", schema.FUNCTION_NAME, default="")
+
+
+def label_query(selector: dict) -> str:
+    """A selector's matchLabels as a label query, `k1=v1,k2=v2` (the API's labelSelector and the SELECTOR column)."""
+    return ",".join(f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items()))
+

@@ -1,9 +1,9 @@
 """`kubectl kubeless trigger KIND create|update|delete|list`: the verbs, the same for every kind of trigger.
 
 Each verb follows kubectl's steps: the flags become spec fields, checked (spec.py), and the whole spec is checked
-and completed before any write; the function the trigger names must exist. Then one request. The messages are
-Kubeless's (`HTTP trigger hello created in namespace default successfully!`), on stderr as Kubeless logged them;
-`--dryrun` prints the object instead of sending it, as YAML or JSON (indent 4), and so does `-o` after a write.
+and completed before any write; what the trigger names must exist (its function, a function its selector matches,
+its AWS secret). Then one request. The messages are Kubeless's (`HTTP trigger hello created in namespace default
+successfully!`), on stderr as Kubeless logged them; `--dryrun` prints the object instead of sending it, as YAML or JSON (indent 4), and so does `-o` after a write.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from kubectl_kubeless import objects, printers
 from kubectl_kubeless.command import Factory, add_command, add_noun
 from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.kube import ApiError
-from kubectl_kubeless.trigger.spec import CREATED_BY, TriggerKind, subdomain
+from kubectl_kubeless.trigger.kinesis import aws_keys, secret_missing, secret_path
+from kubectl_kubeless.trigger.spec import CREATED_BY, TriggerKind, label_query, subdomain
 
 FUNCTION = "Function"
 OUTPUTS = ("json", "yaml")
@@ -30,20 +31,66 @@ def output_format(args: argparse.Namespace) -> str | None:
     return args.output
 
 
-def check_function(factory: Factory, kind: TriggerKind, namespace: str, function: str, *, dry_run: bool) -> None:
-    """The function the trigger names exists (Kubeless checked too). A dry run goes on without a cluster."""
+SKIPPED = object()  # what a dry run's check could not ask the cluster
+
+
+def look_up(factory: Factory, what: str, read: Callable[[], object], *, dry_run: bool, api_kind: str | None = None):
+    """What `read` finds on the cluster for the check that `what`; a dry run goes on without a cluster (or without
+    the API of `api_kind`), with a warning, and gets SKIPPED."""
     try:
-        found = objects.get_or_none(factory, objects.kubeless_path(FUNCTION, namespace, function))
+        return read()
     except UserError as error:  # an ApiError, or no cluster at all
-        problem = objects.crd_missing(error, FUNCTION) if isinstance(error, ApiError) else error
+        problem = objects.crd_missing(error, api_kind) if api_kind and isinstance(error, ApiError) else error
         if not dry_run:
             raise problem from None
-        factory.warn(f"the check that function {function} exists is disabled: {problem}")
-        return
+        factory.warn(f"the check that {what} is disabled: {problem}")
+        return SKIPPED
+
+
+def check_function(factory: Factory, kind: TriggerKind, namespace: str, function: str, *, dry_run: bool) -> None:
+    """The function the trigger names exists (Kubeless checked too)."""
+    found = look_up(factory, f"function {function} exists",
+                    lambda: objects.get_or_none(factory, objects.kubeless_path(FUNCTION, namespace, function)),
+                    dry_run=dry_run, api_kind=FUNCTION)
     if found is None:
         raise UserError(f"function \"{function}\" not found in namespace \"{namespace}\": deploy it first (kubectl "
                         f"kubeless function deploy {function} -n {namespace} ...), or give an existing one with "
                         f"{kind.flag(schema.FUNCTION_NAME)} (kubectl kubeless function ls -n {namespace})")
+
+
+def check_selector(factory: Factory, kind: TriggerKind, namespace: str, selector: dict, *, dry_run: bool) -> None:
+    """Some function has the labels the trigger selects by. Kubeless did not check: a typo in the selector made a
+    trigger that delivered to nobody, silently."""
+    query = label_query(selector)
+    found = look_up(factory, f"a function matches {kind.flag(schema.FUNCTION_SELECTOR)} {query}",
+                    lambda: factory.client().get(objects.kubeless_path(FUNCTION, namespace), labelSelector=query,
+                                                 limit="1").get("items"), dry_run=dry_run, api_kind=FUNCTION)
+    if found == []:
+        raise UserError(f"no function in namespace {namespace} matches {kind.flag(schema.FUNCTION_SELECTOR)} "
+                        f"{query}; label one with `kubectl label functions.kubeless.io NAME "
+                        f"{query.replace(',', ' ')} -n {namespace}`, or deploy one with --label {query}")
+
+
+def check_secret(factory: Factory, kind: TriggerKind, namespace: str, name: str, *, dry_run: bool) -> None:
+    """The Secret with the AWS keys exists and holds them (the consumer could not read the stream otherwise)."""
+    found = look_up(factory, f"secret {name} holds the AWS keys",
+                    lambda: objects.get_or_none(factory, secret_path(namespace, name)), dry_run=dry_run)
+    if found is None:
+        raise secret_missing(name, namespace)
+    if found is not SKIPPED:
+        aws_keys(found, namespace)
+
+
+# The spec fields that name something on the cluster, and the check that it is there: a field the flags give is
+# checked before any write.
+REFERENCES = {schema.FUNCTION_NAME: check_function, schema.FUNCTION_SELECTOR: check_selector,
+              schema.AWS_SECRET: check_secret}
+
+
+def check_references(factory: Factory, kind: TriggerKind, namespace: str, fields: dict, *, dry_run: bool) -> None:
+    for field, check in REFERENCES.items():
+        if fields.get(field):
+            check(factory, kind, namespace, fields[field], dry_run=dry_run)
 
 
 def api_server(factory: Factory) -> Callable[[], str]:
@@ -69,7 +116,7 @@ def create(kind: TriggerKind, args: argparse.Namespace, factory: Factory) -> int
     output = output_format(args)
     namespace = factory.namespace(offline=args.dryrun)
     spec = kind.new_spec(given, api_server(factory))
-    check_function(factory, kind, namespace, spec[schema.FUNCTION_NAME], dry_run=args.dryrun)
+    check_references(factory, kind, namespace, spec, dry_run=args.dryrun)
     trigger = kind.build(name, namespace, spec, CREATED_BY)
     if args.dryrun:
         show(factory, trigger, output or "yaml")
@@ -95,8 +142,7 @@ def update(kind: TriggerKind, args: argparse.Namespace, factory: Factory) -> int
     output = output_format(args)
     namespace = factory.namespace()
     current = objects.get(factory, kind.kind, namespace, name)
-    if given.get(schema.FUNCTION_NAME):
-        check_function(factory, kind, namespace, given[schema.FUNCTION_NAME], dry_run=False)
+    check_references(factory, kind, namespace, given, dry_run=False)
     server = api_server(factory)
     patch = kind.update_patch(current, given, server)
     if args.dryrun:
@@ -173,10 +219,11 @@ def register(kind: TriggerKind, kinds: argparse._SubParsersAction, parents: list
     prefix, sample = f"kubectl kubeless trigger {kind.noun}", kind.sample_name
     overview = (f"{kind.examples['noun']}  {prefix} ls\n  {prefix} delete {sample}\n\n"
                 f"Run `{prefix} VERB --help` for the flags and examples of a verb.\n")
-    verbs = add_noun(kinds, kind.noun, parents=parents, summary=f"{kind.kind}s: create, update, delete, list",
+    every = ", ".join(("create", "update", "delete", "list", *kind.extra_verbs))
+    verbs = add_noun(kinds, kind.noun, parents=parents, summary=f"{kind.kind}s: {every}",
                      description=kind.about, examples=overview)
     parser = add_command(verbs, "create", parents=parents, usage="NAME [flags]", summary=f"create {kind.a_title}",
-                         description=f"{kind.about}\nThe function must exist.", examples=kind.examples["create"],
+                         description=f"{kind.about}\n{kind.create_note}", examples=kind.examples["create"],
                          run=run(create))
     add_spec_flags(kind, parser, create_verb=True)
     parser = add_command(verbs, "update", parents=parents, usage="NAME [flags]", summary=f"change {kind.a_title}",
@@ -195,3 +242,4 @@ def register(kind: TriggerKind, kinds: argparse._SubParsersAction, parents: list
                          complete=kind.kind)
     parser.add_argument("names", nargs="*", metavar="NAME")
     parser.add_argument("-o", "--output", "--out", dest="output", choices=("json", "yaml", "name"))
+    kind.register_extra(verbs, parents)

@@ -25,7 +25,8 @@ class FakeLister:
         self.asked.append(dict(values))
         namespace = values.get("namespace") or "default"
         if kind != "Function":
-            return {"HTTPTrigger": ["web"], "CronJobTrigger": ["nightly", "tick"]}[kind]
+            return {"HTTPTrigger": ["web"], "CronJobTrigger": ["nightly", "tick"], "KafkaTrigger": ["orders"],
+                    "NATSTrigger": ["events"], "KinesisTrigger": ["clicks"]}[kind]
         return {"team": ["hello", "help-desk", "world"]}.get(namespace, ["echo"])
 
     def namespaces(self, values):
@@ -51,7 +52,8 @@ def complete(*words: str, lister: FakeLister | None = None) -> tuple[list[str], 
 
 def test_commands_at_each_level_with_their_summaries():
     names, directive = complete("")
-    assert names == ["install", "uninstall", "function", "trigger", "get-server-config", "completion", "version"]
+    assert names == ["install", "uninstall", "function", "trigger", "topic", "get-server-config", "completion",
+                     "version"]
     assert directive == completion.NO_FILE
     assert complete("fu") == (["function"], completion.NO_FILE)
     assert complete("function", "d")[0] == ["deploy", "delete", "describe"]

@@ -100,7 +100,7 @@ def test_an_unknown_command_suggests_the_closest(argv, word, where, suggested):
 def test_an_unknown_command_without_a_close_one_lists_them():
     code, _, err = run(["frobnicate"])
     assert code == 2
-    assert "Commands: install, uninstall, function, trigger, get-server-config, completion, version" in err
+    assert "Commands: install, uninstall, function, trigger, topic, get-server-config, completion, version" in err
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["version"], [], ["function", "deploy", "--help"],

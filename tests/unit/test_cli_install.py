@@ -12,6 +12,8 @@ from kubectl_kubeless import cli, install, manifests
 from kubectl_kubeless.kube import ApiError, Target
 
 OBJECTS = manifests.install_objects(meta.project_version(), manifests.load_catalogue())
+# what uninstall deletes: everything any install adds, the trigger consumers of every broker included
+EVERYTHING = manifests.install_objects(meta.project_version(), manifests.load_catalogue(), tuple(meta.EVENT_TRIGGERS))
 FUNCTIONS = f"/apis/{meta.API_VERSION}/{meta.FUNCTIONS}"
 
 
@@ -31,7 +33,7 @@ class FakeApi:
     def __init__(self, functions: list[tuple[str, str]] = (), present: set[str] | None = None):
         self.calls: list[tuple[str, str, dict | None, dict | None, str]] = []
         self.functions = functions
-        self.present = {resources.object_path(o) for o in OBJECTS} if present is None else present
+        self.present = {resources.object_path(o) for o in EVERYTHING} if present is None else present
         self.deployments_ready = True
         self.stored: dict[str, dict] = {}  # objects as the cluster has them, where they differ from OBJECTS
 
@@ -50,7 +52,7 @@ class FakeApi:
     def get(self, path, **query):
         if path in self.stored:
             return self.stored[path]
-        deployment = next(o for o in OBJECTS if resources.object_path(o) == path)
+        deployment = next(o for o in EVERYTHING if resources.object_path(o) == path)
         if deployment["kind"] != "Deployment":
             return deployment
         replicas = deployment["spec"].get("replicas", 1)
@@ -183,7 +185,7 @@ def test_uninstall_deletes_in_order(argv, stdin):
     fake = FakeApi()
     code, out, err = run(argv, fake, stdin=stdin)
     assert code == 0, err
-    order = install.uninstall_order(OBJECTS)
+    order = install.uninstall_order(EVERYTHING)
     assert [p for _, p, _ in fake.writes()] == [resources.object_path(o) for o in order]
     assert all(q == {"propagationPolicy": "Background", "dryRun": None} for _, _, q in fake.writes())
     assert out.splitlines() == [f"{resources.display_name(o)} deleted" for o in order]
@@ -196,3 +198,35 @@ def test_uninstall_dry_run_asks_the_server_to_check_each_deletion():
     assert all(q["dryRun"] == "All" for _, _, q in fake.writes())
     assert out.splitlines()[0].endswith("not found (server dry run)")
     assert "Would delete from" in err
+
+
+# --- --triggers ------------------------------------------------------------------------------------------------
+
+def test_install_triggers_adds_each_brokers_consumers_after_the_rest():
+    fake = FakeApi()
+    code, out, err = run(["install", "--triggers", "kafka,nats"], fake)
+    assert code == 0, err
+    applied = [p for m, p, _, _, _ in fake.calls if m == "PATCH"]
+    wanted = manifests.install_objects(meta.project_version(), manifests.load_catalogue(), ("kafka", "nats"))
+    assert applied == [resources.object_path(o) for o in wanted]
+    assert applied[:len(OBJECTS)] == [resources.object_path(o) for o in OBJECTS]
+    assert "deployment.apps/kafka-trigger-controller serverside-applied" in out
+    assert "deployment.apps/nats-trigger-controller serverside-applied" in out
+    assert "kinesis-trigger-controller" not in out
+
+
+def test_install_triggers_refuses_an_unknown_kind_in_one_line():
+    fake = FakeApi()
+    code, _, err = run(["install", "--triggers", "kafka,rabbitmq"], fake)
+    assert code == 1 and fake.calls == []
+    assert err.strip().splitlines() == ["error: unknown trigger kind 'rabbitmq' in --triggers: use a "
+                                        "comma-separated list of kafka, nats, kinesis"]
+
+
+def test_uninstall_removes_the_trigger_consumers_too():
+    fake = FakeApi()
+    code, out, err = run(["uninstall", "--yes"], fake)
+    assert code == 0, err
+    for broker in meta.EVENT_TRIGGERS:
+        assert f"deployment.apps/{broker}-trigger-controller deleted" in out
+        assert f"clusterrole.rbac.authorization.k8s.io/{broker}-trigger-controller deleted" in out

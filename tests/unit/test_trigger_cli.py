@@ -251,7 +251,7 @@ def complete(*words: str) -> tuple[list[str], int]:
 
 
 def test_completion_knows_the_trigger_commands():
-    assert complete("trigger", "")[0] == ["http", "cronjob"]
+    assert complete("trigger", "")[0] == ["http", "cronjob", "kafka", "nats", "kinesis"]
     assert complete("trigger", "http", "")[0] == ["create", "update", "delete", "list"]
     assert "--gateway-ref" in complete("trigger", "http", "create", "x", "--gateway")[0]
 

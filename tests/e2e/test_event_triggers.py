@@ -1,0 +1,220 @@
+"""Kafka, NATS and Kinesis triggers on the local cluster, with the brokers of `make brokers` (Kafka at
+kafka.kubeless:9092, pods `kubeless=kafka` with container `broker`; NATS at nats.kubeless:4222; Kinesis served by
+moto at http://kinesis.kubeless:4567) and the consumers that `install --triggers` adds.
+
+A trigger selecting two functions delivers every message to both, with Kubeless's headers (read from the
+functions' logs); a function that always answers 500 gets each message maxAttempts times, then the message is in
+the dead-letter topic and the trigger's status counts it. A cluster without the brokers skips these tests.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import Cluster
+from support import wait_until
+
+# Prints one line per call that the test greps: the message and the headers the consumer sent.
+RECORDER = """\
+import json
+
+
+def handler(event, context):
+    print('CALL ' + json.dumps({'data': event['data'], 'event-id': event['event-id'],
+                                'event-time': event['event-time'], 'event-type': event['event-type'],
+                                'event-namespace': event['event-namespace'],
+                                'event-topic': event['extensions']['request'].headers.get('event-topic')}),
+          flush=True)
+    return 'ok'
+"""
+FAILING = "def handler(event, context):\n    print('FAILED', flush=True)\n    raise RuntimeError('on purpose')\n"
+EVENT_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$")
+BROKERS = {"kafka": ("service", "kafka"), "nats": ("service", "nats"), "kinesis": ("service", "kinesis")}
+NATS_URL = "nats://nats.kubeless:4222"
+KINESIS = "http://kinesis.kubeless:4567"
+
+
+def kubeless(cluster: Cluster, namespace: str, *args: str, check: bool = True, timeout: float = 180):
+    return cluster.run("kubectl", "kubeless", *args, "-n", namespace, check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def consumers(plugin: Cluster) -> Cluster:
+    """The brokers must be there (`make brokers`); the consumers of all three are installed and running."""
+    for broker, obj in BROKERS.items():
+        if plugin.kubectl("get", *obj, "-n", "kubeless", check=False).returncode != 0:
+            pytest.skip(f"no {broker} broker in namespace kubeless (make brokers)")
+    plugin.run("kubectl", "kubeless", "install", "--triggers", "kafka,nats,kinesis", "--wait", timeout=300)
+    return plugin
+
+
+def deploy(cluster: Cluster, namespace: str, tmp_path: Path, name: str, code: str, labels: str) -> None:
+    source = tmp_path / f"{name}.py"
+    source.write_text(code)
+    kubeless(cluster, namespace, "function", "deploy", name, "--runtime", "python3.11", "--from-file", str(source),
+             "--handler", f"{name}.handler", "--label", labels, "--wait")
+
+
+def calls(cluster: Cluster, namespace: str, function: str) -> list[dict]:
+    logs = kubeless(cluster, namespace, "function", "logs", function, check=False).stdout
+    return [json.loads(line.split("CALL ", 1)[1]) for line in logs.splitlines() if "CALL " in line]
+
+
+def ready(cluster: Cluster, namespace: str, kind: str, name: str) -> dict:
+    cluster.kubectl("wait", "--for=condition=Ready", f"{kind}/{name}", "-n", namespace, "--timeout=120s",
+                    timeout=130)
+    return cluster.get_json(kind, name, "-n", namespace)
+
+
+def check_headers(call: dict, event_namespace: str, topic: str | None) -> None:
+    assert call["event-namespace"] == event_namespace
+    assert EVENT_TIME.match(call["event-time"]), call["event-time"]
+    assert len(call["event-id"]) == 16
+    assert call["event-topic"] == topic
+
+
+def status_of(cluster: Cluster, namespace: str, kind: str, name: str) -> dict:
+    return cluster.get_json(kind, name, "-n", namespace).get("status") or {}
+
+
+def test_a_kafka_trigger_feeds_both_selected_functions_and_dead_letters_what_fails(
+        consumers: Cluster, namespace: str, tmp_path: Path):
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    for name in ("first", "second"):
+        deploy(consumers, namespace, tmp_path, name, RECORDER, "app=shop")
+    kubeless(consumers, namespace, "topic", "create", topic)
+    kubeless(consumers, namespace, "trigger", "kafka", "create", "orders", "--trigger-topic", topic,
+             "--function-selector", "app=shop")
+    trigger = ready(consumers, namespace, "kafkatrigger", "orders")
+    assert trigger["status"]["functions"] == ["first", "second"]
+    messages = [json.dumps({"order": n}) for n in range(5)] + ["plain text"]
+    for message in messages:
+        kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data", message)
+    for name in ("first", "second"):
+        got = wait_until(f"every message in {name}'s log", lambda name=name: len(
+            {json.dumps(c["data"]) if isinstance(c["data"], dict) else c["data"]
+             for c in calls(consumers, namespace, name)}) >= len(messages) and calls(consumers, namespace, name),
+            timeout=120, interval=3)
+        for call in got:
+            check_headers(call, "kafkatriggers.kubeless.io", topic)
+        kinds = {("json" if isinstance(c["data"], dict) else "text"): c["event-type"] for c in got}
+        assert kinds == {"json": "application/json", "text": "application/x-www-form-urlencoded"}
+    status = wait_until("the deliveries counted", lambda: (s := status_of(
+        consumers, namespace, "kafkatrigger", "orders")).get("delivered", 0) >= 2 * len(messages) and s, timeout=30)
+    assert status.get("deadLettered", 0) == 0 and status.get("lag", 0) == 0
+
+    deploy(consumers, namespace, tmp_path, "broken", FAILING, "app=broken")
+    dead = f"{topic}.dead-letter"
+    kubeless(consumers, namespace, "trigger", "kafka", "create", "failing", "--trigger-topic", topic,
+             "--function-selector", "app=broken")
+    status = wait_until("the failing function's messages dead-lettered", lambda: (s := status_of(
+        consumers, namespace, "kafkatrigger", "failing")).get("deadLettered", 0) >= len(messages) and s,
+        timeout=240, interval=3)
+    assert status["retried"] >= len(messages) * 4, "maxAttempts 5: four retries each"
+    assert "HTTP 500" in status["lastError"] and status["lastErrorTime"]
+    logs = kubeless(consumers, namespace, "function", "logs", "broken").stdout
+    assert logs.count("FAILED") >= 5 * len(messages)
+    pod = consumers.kubectl("get", "pod", "-n", "kubeless", "-l", "kubeless=kafka", "-o",
+                            "jsonpath={.items[0].metadata.name}").stdout
+    out = consumers.kubectl("exec", "-n", "kubeless", pod, "-c", "broker", "--", "sh", "-c",
+                            f"kafka-console-consumer.sh --bootstrap-server localhost:9092 --topic {dead} "
+                            "--from-beginning --timeout-ms 15000 --property print.headers=true "
+                            "2>/dev/null || true", timeout=60).stdout
+    assert "x-kubeless-attempts:5" in out and "x-kubeless-origin-topic:" + topic in out
+    assert "plain text" in out
+
+
+def test_a_function_that_stops_matching_keeps_its_position(consumers: Cluster, namespace: str, tmp_path: Path):
+    """Deleted and deployed again, a function gets what was published meanwhile (its group's offsets stay)."""
+    topic = f"resume-{uuid.uuid4().hex[:6]}"
+    deploy(consumers, namespace, tmp_path, "resumer", RECORDER, "app=resume")
+    kubeless(consumers, namespace, "topic", "create", topic)
+    kubeless(consumers, namespace, "trigger", "kafka", "create", "resume", "--trigger-topic", topic,
+             "--function-selector", "app=resume")
+    ready(consumers, namespace, "kafkatrigger", "resume")
+    kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data", "before")
+    wait_until("the first message", lambda: calls(consumers, namespace, "resumer"), timeout=90, interval=3)
+    kubeless(consumers, namespace, "function", "delete", "resumer")
+    wait_until("NoFunctionMatches", lambda: (status_of(consumers, namespace, "kafkatrigger", "resume").get(
+        "conditions") or [{}])[0].get("reason") == "NoFunctionMatches", timeout=60)
+    kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data", "meanwhile")
+    deploy(consumers, namespace, tmp_path, "resumer", RECORDER, "app=resume")
+    got = wait_until("the message published meanwhile", lambda: [c for c in calls(consumers, namespace, "resumer")
+                                                                 if c["data"] == "meanwhile"], timeout=120, interval=3)
+    assert all(c["data"] != "before" for c in calls(consumers, namespace, "resumer")), "nothing delivered twice"
+    assert got
+
+
+@pytest.mark.parametrize("stream", ["", "E2E"])
+def test_a_nats_trigger_feeds_both_selected_functions(consumers: Cluster, namespace: str, tmp_path: Path,
+                                                      stream: str):
+    subject = f"orders.{uuid.uuid4().hex[:6]}"
+    for name in ("first", "second"):
+        deploy(consumers, namespace, tmp_path, name, RECORDER, "app=shop")
+    name = "orders"
+    stream_name = f"{stream}{uuid.uuid4().hex[:6].upper()}" if stream else ""
+    kubeless(consumers, namespace, "trigger", "nats", "create", name, "--trigger-topic", subject,
+             "--function-selector", "app=shop", *(["--stream", stream_name] if stream else []))
+    ready(consumers, namespace, "natstrigger", name)
+    messages = [json.dumps({"n": n}) for n in range(3)]
+    for message in messages:
+        kubeless(consumers, namespace, "trigger", "nats", "publish", "--message", message, "--topic", subject,
+                 "--url", NATS_URL)
+    for function in ("first", "second"):
+        got = wait_until(f"every message in {function}'s log", lambda function=function: len(
+            calls(consumers, namespace, function)) >= len(messages) and calls(consumers, namespace, function),
+            timeout=90, interval=3)
+        assert sorted(json.dumps(c["data"]) for c in got) == sorted(messages)
+        for call in got:
+            check_headers(call, "natstriggers.kubeless.io", None)
+            assert call["event-type"] == "application/json"
+
+
+def test_a_kinesis_trigger_calls_its_function_from_its_checkpoint(consumers: Cluster, namespace: str,
+                                                                  tmp_path: Path):
+    stream = f"e2e-{uuid.uuid4().hex[:6]}"
+    consumers.kubectl("create", "secret", "generic", "aws", "-n", namespace, "--from-literal",
+                      "aws_access_key_id=testing", "--from-literal", "aws_secret_access_key=testing")
+    aws = ["--aws-region", "us-east-1", "--endpoint", KINESIS, "--secret", "aws"]
+    kubeless(consumers, namespace, "trigger", "kinesis", "create-stream", "--stream-name", stream, "--shard-count",
+             "1", *aws)
+    deploy(consumers, namespace, tmp_path, "reader", RECORDER, "app=kinesis")
+    kubeless(consumers, namespace, "trigger", "kinesis", "create", "records", "--function-name", "reader",
+             "--stream", stream, "--shard-id", "shardId-000000000000", *aws)
+    ready(consumers, namespace, "kinesistrigger", "records")
+    kubeless(consumers, namespace, "trigger", "kinesis", "publish", "--stream", stream, "--partition-key", "k",
+             "--records", '{"n": 1}', *aws)
+    (call,) = wait_until("the record in the function's log", lambda: calls(consumers, namespace, "reader"),
+                         timeout=90, interval=3)
+    check_headers(call, "kinesistriggers.kubeless.io", stream)
+    assert call["data"] == {"n": 1}
+    status = wait_until("the checkpoint in the status", lambda: (s := status_of(
+        consumers, namespace, "kinesistrigger", "records")).get("checkpoint") and s, timeout=30)
+    assert status["delivered"] >= 1
+
+
+@pytest.mark.parametrize("broker, verb, resource, namespace, allowed", [
+    ("kafka", "watch", "kafkatriggers.kubeless.io", "default", True),
+    ("kafka", "patch", "kafkatriggers.kubeless.io/status", "default", True),
+    ("kafka", "patch", "kafkatriggers.kubeless.io", "default", False),
+    ("kafka", "watch", "natstriggers.kubeless.io", "default", False),
+    ("kafka", "get", "secrets", "default", False),
+    ("nats", "list", "functions.kubeless.io", "default", True),
+    ("nats", "create", "events", "default", True),
+    ("nats", "update", "functions.kubeless.io", "default", False),
+    ("kinesis", "get", "secrets", "default", True),
+    ("kinesis", "list", "secrets", "default", False),
+    ("kinesis", "patch", "kinesistriggers.kubeless.io/status", "default", True),
+])
+def test_each_consumer_may_do_what_its_code_does_and_nothing_else(consumers: Cluster, broker: str, verb: str,
+                                                                 resource: str, namespace: str, allowed: bool):
+    who = f"system:serviceaccount:kubeless:{broker}-trigger-controller"
+    resource, _, subresource = resource.partition("/")
+    result = consumers.kubectl("auth", "can-i", verb, resource, "--as", who,
+                               *(["--subresource", subresource] if subresource else []), "-n", namespace,
+                               check=False)
+    assert result.stdout.strip() == ("yes" if allowed else "no"), (who, verb, resource, result.stderr)
