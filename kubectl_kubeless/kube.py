@@ -506,21 +506,19 @@ class Client:
     def delete(self, path: str) -> dict:
         return self.call("DELETE", path)
 
-    def exec(self, namespace: str, pod: str, container: str, command: list[str], *, stdin: str | None = None,
-             timeout: float) -> ExecResult:
-        """Run a command in a container, as `kubectl exec -i` does (no TTY): its exit code, stdout and stderr. The
-        exec is a WebSocket upgrade, which the `kubernetes` package speaks; stdin is closed after `stdin` (the
-        v5.channel.k8s.io protocol, Kubernetes 1.30 and later), so a command reading to its end finishes."""
+    def exec(self, namespace: str, pod: str, container: str, command: list[str], *, timeout: float) -> ExecResult:
+        """Run a command in a container, as `kubectl exec` does (no TTY, no stdin): its exit code, stdout and stderr.
+        The exec is a WebSocket upgrade, which the `kubernetes` package speaks."""
         from kubernetes.client import ApiClient, CoreV1Api  # noqa: PLC0415 - slow, exec only
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
         from kubernetes.stream import stream  # noqa: PLC0415
-        from kubernetes.stream.ws_client import ERROR_CHANNEL, STDIN_CHANNEL  # noqa: PLC0415
+        from kubernetes.stream.ws_client import ERROR_CHANNEL  # noqa: PLC0415
 
         where = f"pod {pod} (namespace {namespace}, container {container})"
         api = CoreV1Api(ApiClient(self._configuration or self._kubernetes_configuration()))
         try:
             session = stream(api.connect_get_namespaced_pod_exec, pod, namespace, container=container,
-                             command=command, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                             command=command, stdin=False, stdout=True, stderr=True, tty=False,
                              _preload_content=False)
         except ApiException as error:
             raise api_error(error.status or 0, (error.body or "").encode() if isinstance(error.body, str)
@@ -531,9 +529,6 @@ class Client:
         out, err = [], []
         deadline = time.monotonic() + timeout
         try:
-            if stdin is not None:
-                session.write_stdin(stdin)
-                session.close_channel(STDIN_CHANNEL)
             while session.is_open():
                 if time.monotonic() > deadline:
                     raise UserError(f"{' '.join(command)} in {where} did not finish within {timeout:g} s")

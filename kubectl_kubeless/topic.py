@@ -3,7 +3,7 @@
 As Kubeless did, each command execs into the first running pod labelled `kubeless=kafka` of --kafka-namespace,
 container `broker`, so it needs no route to Kafka from this machine, only the rights to exec. Kafka 4 has no
 ZooKeeper: the tools talk to the broker itself (`--bootstrap-server localhost:9092`, where Kubeless gave
-`--zookeeper` and `--broker-list`). The broker is what `kubectl kubeless install --triggers` installs.
+`--zookeeper` and `--broker-list`). The broker is one of your own, or the local cluster's (`make brokers`).
 """
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def producer_command(topic: str) -> list[str]:
     return [f"{KAFKA_BIN}/kafka-console-producer.sh", "--bootstrap-server", BOOTSTRAP_SERVER, "--topic", topic]
 
 
+def publish_command(topic: str, data: str) -> list[str]:
+    """The producer fed `data` and a newline by the broker's shell. The data rides as an argument, not on the exec's
+    stdin: a command sees the end of its stdin only through the v5 exec protocol, which not every API server and
+    client speak, and the console producer reads to the end."""
+    return ["/bin/sh", "-c", 'printf "%s\\n" "$0" | "$@"', data, *producer_command(topic)]
+
+
 def broker_pod(pods: list[dict]) -> str | None:
     """The first running pod by name (not one being deleted), as Kubeless took the first; None when none runs."""
     running = [pod["metadata"]["name"] for pod in pods
@@ -54,20 +61,20 @@ def last_line(text: str) -> str:
 
 # --- running a tool ---------------------------------------------------------------------------------------------
 
-def run_tool(factory: Factory, namespace: str, command: list[str], stdin: str | None = None) -> str:
+def run_tool(factory: Factory, namespace: str, command: list[str], tool: str = "") -> str:
     """The tool's stdout, run in the broker; one error line with the last line of its stderr when it fails."""
     client = factory.client()
     pods = client.get(resources.path("v1", "Pod", namespace), labelSelector=BROKER_SELECTOR).get("items") or []
     pod = broker_pod(pods)
     if pod is None:
         raise UserError(f"no Kafka broker in namespace {namespace} (no running pod labelled {BROKER_SELECTOR}); "
-                        "install one with `kubectl kubeless install --triggers`, or give the namespace it runs in "
-                        "with --kafka-namespace")
+                        "start one (`make brokers` on the local cluster), or give the namespace it runs in with "
+                        "--kafka-namespace")
     limit = parse_request_timeout(factory.options.request_timeout) or TOOL_TIMEOUT
-    result = client.exec(namespace, pod, BROKER_CONTAINER, command, stdin=stdin, timeout=limit)
+    result = client.exec(namespace, pod, BROKER_CONTAINER, command, timeout=limit)
     if result.code != 0:
         why = last_line(result.stderr) or last_line(result.stdout) or "no message"
-        raise UserError(f"{command[0].rsplit('/', 1)[-1]} failed in pod {pod} (namespace {namespace}, exit "
+        raise UserError(f"{tool or command[0].rsplit('/', 1)[-1]} failed in pod {pod} (namespace {namespace}, exit "
                         f"{result.code}): {why}")
     return result.stdout
 
@@ -98,7 +105,7 @@ def ls(args: argparse.Namespace, factory: Factory) -> int:
 def publish(args: argparse.Namespace, factory: Factory) -> int:
     topic = topic_name(args.topic, "--topic")
     namespace = namespace_of(args)
-    run_tool(factory, namespace, producer_command(topic), stdin=args.data + "\n")  # its stdout is only prompts
+    run_tool(factory, namespace, publish_command(topic, args.data), "kafka-console-producer.sh")
     factory.info(f"Message published to topic {topic}")
     return 0
 
@@ -112,7 +119,7 @@ def add_kafka_namespace(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     verbs = add_noun(commands, "topic", parents=parents, summary="Kafka topics: create, delete, list, publish",
-                     description="Manage the topics of the Kafka broker that `install --triggers` installs, by "
+                     description="Manage the topics of a Kafka broker (the local cluster's: `make brokers`), by "
                                  "running Kafka's tools in its pod (kubectl exec).",
                      examples="  kubectl kubeless topic create orders\n  kubectl kubeless topic ls\n")
     parser = add_command(verbs, "create", parents=parents, usage="TOPIC [flags]", summary="create a Kafka topic",

@@ -11,9 +11,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kubeless_api import meta, schema
+from kubeless_api import conditions, meta, schema
 from kubeless_consumers.delivery import Stats, group_id
 from kubeless_consumers.settings import Settings
+from kubeless_controller.triggers.base import function_essentials
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,19 @@ def matching_functions(trigger: dict, functions: list[dict]) -> list[dict]:
     return sorted((f for f in alive if selector_matches(spec.get(schema.FUNCTION_SELECTOR),
                                                          f["metadata"].get("labels"))),
                   key=lambda f: f["metadata"]["name"])
+
+
+def function_readiness(function: dict) -> dict:
+    """The copy of a function a consumer keeps: its identity, timeout and Ready condition (never its code)."""
+    ready = conditions.get_condition(function.get("status") or {}, conditions.READY)
+    return {**function_essentials(function), "status": {"conditions": [
+        {"type": conditions.READY, "status": ready.get("status", "Unknown")}]}}
+
+
+def is_ready(function: dict) -> bool:
+    """A consumer starts only once the function's own pods serve: a function deleted and deployed again would
+    otherwise get its first messages at the old pods, still answering while they terminate."""
+    return conditions.get_condition(function.get("status") or {}, conditions.READY).get("status") == "True"
 
 
 KINDS = {kind: broker for broker, kind in meta.EVENT_TRIGGERS.items()}

@@ -18,7 +18,7 @@ from kubeless_consumers.settings import Settings
 from kubeless_consumers.status import Problem, baseline, event_status, only_counts_differ
 from kubeless_controller.client import ApiError
 from kubeless_controller.runner import Runner, Watch
-from kubeless_controller.triggers.base import (TriggerReconciler, function_essentials, named_function_key,
+from kubeless_controller.triggers.base import (TriggerReconciler, named_function_key,
                                                service_port)
 
 TRIGGERS_WATCH = "triggers"
@@ -45,7 +45,7 @@ class EventTriggerReconciler:
         self.watches = (
             Watch(TRIGGERS_WATCH, meta.API_VERSION, self.kind,
                   index=named_function_key if by_name else namespace_of),
-            Watch(FUNCTIONS_WATCH, meta.API_VERSION, "Function", transform=function_essentials, index=namespace_of,
+            Watch(FUNCTIONS_WATCH, meta.API_VERSION, "Function", transform=fleets.function_readiness, index=namespace_of,
                   key=(lambda f: f"{namespace_of(f)}/{f['metadata']['name']}") if by_name else namespace_of,
                   fan_out=TRIGGERS_WATCH),
             Watch(SERVICES_WATCH, "v1", "Service", label_selector=meta.CREATED_BY_SELECTOR,
@@ -88,7 +88,11 @@ class EventTriggerReconciler:
                 if problem is None:
                     self.fleet.seed(key, functions[0]["metadata"]["name"],
                                     checkpoint=(trigger.get("status") or {}).get("checkpoint") or "")
-        wanted = [] if problem else fleets.wanted(trigger, functions, ports, self.settings, credentials)
+        serving = [function for function in functions if fleets.is_ready(function)]
+        if problem is None and functions and not serving:
+            problem = Problem(conditions.REASON_CONSUMER_STARTING, "waiting for function(s) "
+                              f"{', '.join(f['metadata']['name'] for f in functions)} to be ready")
+        wanted = [] if problem else fleets.wanted(trigger, serving, ports, self.settings, credentials)
         self.fleet.converge(key, wanted)
         names = [spec_.function for spec_ in wanted]
         running = {name for name in names if self.fleet.is_running(key, name)

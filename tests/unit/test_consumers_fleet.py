@@ -16,11 +16,12 @@ from kubeless_consumers.settings import Settings
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
-def function(name, labels=None, namespace="ns", timeout=None, deleting=False):
+def function(name, labels=None, namespace="ns", timeout=None, deleting=False, ready="True"):
     metadata = {"name": name, "namespace": namespace, "labels": labels or {}, "uid": f"uid-{name}"}
     if deleting:
         metadata["deletionTimestamp"] = "2030-01-01T00:00:00Z"
-    return {"metadata": metadata, "spec": {"timeout": timeout} if timeout else {}}
+    return {"metadata": metadata, "spec": {"timeout": timeout} if timeout else {},
+            "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "x", "message": "y"}]}}
 
 
 def trigger(kind="KafkaTrigger", spec=None, name="t", status_=None):
@@ -238,3 +239,23 @@ def test_the_reconciler_runs_a_consumer_per_function_and_writes_the_status():
     del runner.copies["triggers"].objects["ns/t"]
     assert subject.reconcile("ns/t", runner) == "trigger=gone"
     assert log[-1] == ("stop", "a") and runner.forgotten == ["ns/t"]
+
+
+def test_a_function_not_ready_yet_gets_no_consumer_and_the_status_says_why():
+    from kubeless_consumers.reconciler import EventTriggerReconciler
+
+    log = []
+    fleet = fleets.Fleet(lambda spec, stats: FakeConsumer(spec, stats, log))
+    subject = EventTriggerReconciler("kafka", fleet, Settings())
+    runner = FakeRunner([trigger()], [function("a", {"app": "shop"}, ready="False")])
+    assert subject.reconcile("ns/t", runner).startswith("ready=False reason=ConsumerStarting")
+    assert ("ns/t", "a") not in fleet.running
+    status = [s for s in runner.statuses if s[0] == "status"][-1][1]
+    assert "waiting for function(s) a to be ready" in status["conditions"][0]["message"]
+
+
+def test_the_consumers_copy_of_a_function_keeps_its_readiness_and_not_its_code():
+    copied = fleets.function_readiness({**function("a", ready="False"), "spec": {"function": "x" * 1000}})
+    assert not fleets.is_ready(copied) and "function" not in copied["spec"]
+    assert copied["status"] == {"conditions": [{"type": "Ready", "status": "False"}]}
+    assert fleets.is_ready(fleets.function_readiness(function("a")))

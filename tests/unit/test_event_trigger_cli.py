@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
 
 import pytest
 import yaml
@@ -46,8 +47,8 @@ class EventAPI(TriggerAPI):
                  if all((item["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())]
         return {"items": items[:int(query["limit"])] if "limit" in query else items}
 
-    def exec(self, namespace, pod, container, command, *, stdin=None, timeout):
-        self.execs.append((namespace, pod, container, command, stdin))
+    def exec(self, namespace, pod, container, command, *, timeout):
+        self.execs.append((namespace, pod, container, command))
         return self.exec_result
 
 
@@ -254,6 +255,14 @@ def test_the_tools_talk_to_the_broker_itself():
                                            "localhost:9092", "--topic", "t"]
 
 
+def test_publish_feeds_the_data_and_a_newline_to_the_producer_through_the_brokers_shell():
+    script = topic.publish_command("orders", "it's \"quoted\" $HOME")
+    assert script[:2] == ["/bin/sh", "-c"]
+    fed = subprocess.run([*script[:3], "it's \"quoted\" $HOME", "cat"], capture_output=True, text=True, check=True)
+    assert fed.stdout == "it's \"quoted\" $HOME\n"
+    assert topic.publish_command("orders", "x")[4:] == topic.producer_command("orders")
+
+
 @pytest.fixture
 def broker(api) -> EventAPI:
     api.objects[f"{PODS}/kafka-0"] = pod("kafka-0", "Running")
@@ -264,9 +273,9 @@ def test_topic_commands_exec_in_the_broker(broker):
     assert run(["topic", "ls"], broker) == (0, "orders\n", "")
     assert run(["topic", "publish", "--topic", "orders", "--data", "hi"], broker)[0] == 0
     assert run(["topic", "delete", "orders"], broker)[2] == "Topic orders deleted\n"
-    (ns, name, container, command, stdin), published, deleted = broker.execs
-    assert (ns, name, container, command[-1], stdin) == ("kubeless", "kafka-0", "broker", "--list", None)
-    assert published[3] == topic.producer_command("orders") and published[4] == "hi\n"
+    (ns, name, container, command), published, deleted = broker.execs
+    assert (ns, name, container, command[-1]) == ("kubeless", "kafka-0", "broker", "--list")
+    assert published[3] == topic.publish_command("orders", "hi")
     assert deleted[3][-3:] == ["--delete", "--topic", "orders"]
 
 
