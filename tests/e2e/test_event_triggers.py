@@ -8,8 +8,10 @@ the dead-letter topic and the trigger's status counts it. A cluster without the 
 """
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -237,3 +239,87 @@ def test_each_consumer_may_do_what_its_code_does_and_nothing_else(consumers: Clu
                                *(["--subresource", subresource] if subresource else []), "-n", namespace,
                                check=False)
     assert result.stdout.strip() == ("yes" if allowed else "no"), (who, verb, resource, result.stderr)
+
+
+# Reports each message to a recorder on this machine: what a function received survives its pods.
+REPORTER = """\
+import os
+import urllib.request
+
+
+def handler(event, context):
+    data = event['data'] if isinstance(event['data'], str) else str(event['data'])
+    urllib.request.urlopen(urllib.request.Request(os.environ['RECORDER'], data=data.encode(), method='POST'),
+                           timeout=10).read()
+    return 'ok'
+"""
+
+
+@pytest.fixture
+def recorder(consumers: Cluster):
+    """Message ids as the functions report them, over HTTP at the node's address (pods of the local cluster reach
+    it; nothing leaves the machine)."""
+    if consumers.kind != "local":
+        pytest.skip("an address both this machine and the pods reach is only known for the local cluster")
+    node_ip = consumers.kubectl("get", "nodes", "-o",
+                                "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}").stdout
+    received: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((node_ip, 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://{node_ip}:{server.server_port}/", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_no_kafka_message_is_lost_through_a_redeploy_a_killed_consumer_and_a_broker_restart(
+        consumers: Cluster, namespace: str, tmp_path: Path, recorder):
+    """1,000 messages: the consumer is SIGKILLed while it delivers the first half, the function is deleted before
+    the second half is published, the broker restarts, and the function is deployed again: every message arrives at
+    least once. Duplicates are allowed (and reported): offsets are committed after delivery, not before."""
+    url, received = recorder
+    topic = f"loss-{uuid.uuid4().hex[:6]}"
+
+    def deploy_sink() -> None:
+        source = tmp_path / "sink.py"
+        source.write_text(REPORTER)
+        kubeless(consumers, namespace, "function", "deploy", "sink", "--runtime", "python3.11", "--from-file",
+                 str(source), "--handler", "sink.handler", "--label", "app=sink", "--env", f"RECORDER={url}",
+                 "--wait")
+
+    def publish(ids: range) -> None:  # one message per line, as Kafka's console producer reads them
+        kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data",
+                 "\n".join(f"m{n}" for n in ids))
+
+    deploy_sink()
+    kubeless(consumers, namespace, "topic", "create", topic)
+    kubeless(consumers, namespace, "trigger", "kafka", "create", "loss", "--trigger-topic", topic,
+             "--function-selector", "app=sink")
+    ready(consumers, namespace, "kafkatrigger", "loss")
+    publish(range(500))
+    wait_until("the first deliveries", lambda: len(set(received)) >= 50, timeout=120)
+    consumers.kubectl("delete", "pod", "-n", "kubeless", "-l", "kubeless=kafka-trigger-controller",
+                      "--grace-period=0", "--force")
+    wait_until("the first half", lambda: len(set(received)) >= 500, timeout=180)
+    kubeless(consumers, namespace, "function", "delete", "sink")
+    publish(range(500, 1000))
+    consumers.kubectl("exec", "-n", "kubeless", "kafka-0", "-c", "broker", "--", "kill", "1")
+    wait_until("the broker back", lambda: consumers.kubectl(
+        "get", "pod", "kafka-0", "-n", "kubeless", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"
+    ).stdout not in ("", "0") and consumers.kubectl(
+        "wait", "--for=condition=Ready", "pod/kafka-0", "-n", "kubeless", "--timeout=5s", check=False,
+        timeout=15).returncode == 0, timeout=180, interval=2)
+    deploy_sink()
+    wait_until("every message", lambda: len(set(received)) >= 1000, timeout=300, interval=2)
+    assert set(received) == {f"m{n}" for n in range(1000)}
+    duplicates = len(received) - len(set(received))
+    print(f"1000 messages delivered, {duplicates} more than once")
