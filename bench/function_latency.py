@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +35,26 @@ def environment() -> dict[str, str]:
     return env
 
 
+Run = Callable[..., subprocess.CompletedProcess]
+
+
+@contextmanager
+def scratch(timeout: float = 300) -> Iterator[tuple[Run, str, Path]]:
+    """What a bench on a cluster needs: `run` (a command with the cluster's environment, output captured, failing
+    unless check=False), a namespace of its own that goes afterwards, and a folder for the function's source."""
+    env = environment()
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), env=env, capture_output=True, text=True, check=check, timeout=timeout)
+
+    namespace = f"bench-{uuid.uuid4().hex[:6]}"
+    run("kubectl", "create", "namespace", namespace)
+    try:
+        yield run, namespace, Path(tempfile.mkdtemp())
+    finally:
+        run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -43,15 +65,10 @@ def main() -> int:
     parser.add_argument("--deploys", type=int, default=10)
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args()
-    env = environment()
-    namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    run = lambda *a, check=True: subprocess.run(list(a), env=env, capture_output=True, text=True,  # noqa: E731
-                                                check=check, timeout=300)
-    run("kubectl", "create", "namespace", namespace)
-    source = Path(tempfile.mkdtemp()) / "hello.py"
-    source.write_text(HELLO)
-    kubeless = ("kubectl", "kubeless", "function")
-    try:
+    with scratch() as (run, namespace, folder):
+        source = folder / "hello.py"
+        source.write_text(HELLO)
+        kubeless = ("kubectl", "kubeless", "function")
         deploys = []
         for index in range(args.deploys):
             name = f"hello-{index}"
@@ -76,8 +93,6 @@ def main() -> int:
             started = time.monotonic()
             run(*kubeless, "call", "warm", "-n", namespace, "--data", "ping")
             calls.append(time.monotonic() - started)
-    finally:
-        run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
     for label, samples in (("deploy to first successful call", deploys), ("warm `function call` (CLI included)", calls)):
         print(f"{label:40} n={len(samples):3}  p50 {percentile(samples, 0.5):6.2f} s  "
               f"p95 {percentile(samples, 0.95):6.2f} s  mean {statistics.mean(samples):6.2f} s")

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from function_latency import environment, percentile  # noqa: E402
+from function_latency import percentile, scratch  # noqa: E402
 
 HELLO = "def hello(event, context):\n    return 'through the ingress'\n"
 ROUND_TIMEOUT = 120
@@ -44,14 +41,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--gateways", default="nginx,traefik,gateway-api")
     args = parser.parse_args()
-    env = environment()
-    namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    run = lambda *a, check=True: subprocess.run(list(a), env=env, capture_output=True, text=True,  # noqa: E731
-                                                check=check, timeout=300)
-    run("kubectl", "create", "namespace", namespace)
-    source = Path(tempfile.mkdtemp()) / "hello.py"
-    source.write_text(HELLO)
-    try:
+    with scratch() as (run, namespace, folder):
+        source = folder / "hello.py"
+        source.write_text(HELLO)
         run("kubectl", "kubeless", "function", "deploy", "hello", "-n", namespace, "--runtime", "python3.11",
             "--from-file", str(source), "--handler", "hello.hello", "--wait")
         for gateway in args.gateways.split(","):
@@ -76,8 +68,6 @@ def main() -> int:
                 run("kubectl", "kubeless", "trigger", "http", "delete", name, "-n", namespace)
             print(f"{gateway}: create to first 200 p50 {percentile(samples, 0.5):.2f} s, max {max(samples):.2f} s "
                   f"({len(samples)} rounds)")
-    finally:
-        run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
     return 0
 
 

@@ -18,16 +18,14 @@ import argparse
 import http.client
 import json
 import re
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from function_latency import environment  # noqa: E402
+from function_latency import scratch  # noqa: E402
 
 NOOP = "def handler(event, context):\n    return 'ok'\n"
 TIMEOUT = 600
@@ -38,64 +36,59 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10000)
     args = parser.parse_args()
-    env = environment()
-    namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    run = lambda *a, check=True: subprocess.run(list(a), env=env, capture_output=True, text=True,  # noqa: E731
-                                                check=check, timeout=TIMEOUT)
     kubeless = ("kubectl", "kubeless")
-    run("kubectl", "create", "namespace", namespace)
-    source = Path(tempfile.mkdtemp()) / "noop.py"
-    source.write_text(NOOP)
     topic = f"bench-{uuid.uuid4().hex[:6]}"
-    try:
-        run(*kubeless, "function", "deploy", "noop", "-n", namespace, "--runtime", "python3.11", "--from-file",
-            str(source), "--handler", "noop.handler", "--label", "bench=kafka", "--wait")
-        run(*kubeless, "topic", "create", topic)
-        run(*kubeless, "trigger", "kafka", "create", "bench", "-n", namespace, "--trigger-topic", topic,
-            "--function-selector", "bench=kafka")
-        run("kubectl", "wait", "--for=condition=Ready", "kafkatrigger/bench", "-n", namespace, "--timeout=120s")
-        pod = run("kubectl", "get", "pods", "-n", "kubeless", "-l", "kubeless=kafka-trigger-controller", "-o",
-                  "jsonpath={.items[0].metadata.name}").stdout.strip()
-        counter = re.compile(r'^kubeless_trigger_delivered_total\{(?=[^}]*namespace="' + namespace +
-                             r'")(?=[^}]*trigger="bench")[^}]*\} (\d+)', re.M)
+    with scratch(TIMEOUT) as (run, namespace, folder):
+        source = folder / "noop.py"
+        source.write_text(NOOP)
+        try:
+            run(*kubeless, "function", "deploy", "noop", "-n", namespace, "--runtime", "python3.11", "--from-file",
+                str(source), "--handler", "noop.handler", "--label", "bench=kafka", "--wait")
+            run(*kubeless, "topic", "create", topic)
+            run(*kubeless, "trigger", "kafka", "create", "bench", "-n", namespace, "--trigger-topic", topic,
+                "--function-selector", "bench=kafka")
+            run("kubectl", "wait", "--for=condition=Ready", "kafkatrigger/bench", "-n", namespace, "--timeout=120s")
+            pod = run("kubectl", "get", "pods", "-n", "kubeless", "-l", "kubeless=kafka-trigger-controller", "-o",
+                      "jsonpath={.items[0].metadata.name}").stdout.strip()
+            counter = re.compile(r'^kubeless_trigger_delivered_total\{(?=[^}]*namespace="' + namespace +
+                                 r'")(?=[^}]*trigger="bench")[^}]*\} (\d+)', re.M)
 
-        def delivered() -> int:
-            text = run("kubectl", "get", "--raw", f"/api/v1/namespaces/kubeless/pods/{pod}:8080/proxy/metrics",
-                       check=False).stdout
-            return sum(int(value) for value in counter.findall(text))
+            def delivered() -> int:
+                text = run("kubectl", "get", "--raw", f"/api/v1/namespaces/kubeless/pods/{pod}:8080/proxy/metrics",
+                           check=False).stdout
+                return sum(int(value) for value in counter.findall(text))
 
-        published = time.monotonic()
-        run(*kubeless, "topic", "publish", "--topic", topic, "--data",
-            "\n".join(json.dumps({"n": n}) for n in range(args.messages)))
-        first = last = None
-        while time.monotonic() - published < TIMEOUT:
-            count = delivered()
-            if count and first is None:
-                first = (time.monotonic(), count)
-            if count >= args.messages:
-                last = time.monotonic()
-                break
-            time.sleep(0.2)
-        if last is None or first is None:
-            raise SystemExit(f"only {delivered()} of {args.messages} delivered within {TIMEOUT} s")
-        rate = (args.messages - first[1]) / max(last - first[0], 1e-3)
-        print(f"consumer: {args.messages} messages, {rate:.0f} msg/s from the first delivery to the last "
-              f"({last - published:.1f} s from publish)")
+            published = time.monotonic()
+            run(*kubeless, "topic", "publish", "--topic", topic, "--data",
+                "\n".join(json.dumps({"n": n}) for n in range(args.messages)))
+            first = last = None
+            while time.monotonic() - published < TIMEOUT:
+                count = delivered()
+                if count and first is None:
+                    first = (time.monotonic(), count)
+                if count >= args.messages:
+                    last = time.monotonic()
+                    break
+                time.sleep(0.2)
+            if last is None or first is None:
+                raise SystemExit(f"only {delivered()} of {args.messages} delivered within {TIMEOUT} s")
+            rate = (args.messages - first[1]) / max(last - first[0], 1e-3)
+            print(f"consumer: {args.messages} messages, {rate:.0f} msg/s from the first delivery to the last "
+                  f"({last - published:.1f} s from publish)")
 
-        address = run("kubectl", "get", "service", "noop", "-n", namespace, "-o",
-                      "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}").stdout.strip()
-        host, port = address.rsplit(":", 1)
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        started = time.monotonic()
-        for n in range(CEILING_CALLS):
-            connection.request("POST", "/", body=json.dumps({"n": n}), headers={"Content-Type": "application/json"})
-            connection.getresponse().read()
-        print(f"ceiling: the function called one request after another from this machine: "
-              f"{CEILING_CALLS / (time.monotonic() - started):.0f} req/s")
-    finally:
-        run(*kubeless, "trigger", "kafka", "delete", "bench", "-n", namespace, check=False)
-        run(*kubeless, "topic", "delete", topic, check=False)
-        run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
+            address = run("kubectl", "get", "service", "noop", "-n", namespace, "-o",
+                          "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}").stdout.strip()
+            host, port = address.rsplit(":", 1)
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            started = time.monotonic()
+            for n in range(CEILING_CALLS):
+                connection.request("POST", "/", body=json.dumps({"n": n}), headers={"Content-Type": "application/json"})
+                connection.getresponse().read()
+            print(f"ceiling: the function called one request after another from this machine: "
+                  f"{CEILING_CALLS / (time.monotonic() - started):.0f} req/s")
+        finally:
+            run(*kubeless, "trigger", "kafka", "delete", "bench", "-n", namespace, check=False)
+            run(*kubeless, "topic", "delete", topic, check=False)
     return 0
 
 
