@@ -90,6 +90,13 @@ def function_labels(name: str) -> dict[str, str]:
     return {LABEL_CREATED_BY: CREATED_BY, LABEL_FUNCTION: name}
 
 
+def timeout_seconds(function: dict) -> int:
+    """The seconds a call of the function may take, which its runtime enforces: its spec's whole number, else the
+    default."""
+    value = str(dig(function, "spec", "timeout") or DEFAULT_TIMEOUT)
+    return int(value) if value.isdigit() and int(value) > 0 else int(DEFAULT_TIMEOUT)
+
+
 def dig(obj: dict | None, *keys: str, default=None):
     """obj[k1][k2]... where a missing key, a None or a non-mapping on the way gives `default`."""
     for key in keys:

@@ -75,12 +75,7 @@ def selector_matches(selector: dict | None, labels: dict | None) -> bool:
 def function_timeout(function: dict) -> float:
     """The function's own timeout (seconds), which its runtime enforces: waiting longer would only hold the
     partition; a little more, so the runtime's own answer arrives first."""
-    raw = meta.dig(function, "spec", "timeout", default=meta.DEFAULT_TIMEOUT)
-    try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
-        seconds = float(meta.DEFAULT_TIMEOUT)
-    return max(1.0, seconds) + 5.0
+    return meta.timeout_seconds(function) + 5.0
 
 
 def matching_functions(trigger: dict, functions: list[dict]) -> list[dict]:

@@ -11,7 +11,6 @@ from kubeless_consumers.delivery import Backoff, parse_duration
 FUNCTION_URL = "http://{name}.{namespace}.svc.cluster.local:{port}"
 BACKOFF_FIRST = 0.1
 BACKOFF_CAP = 5.0  # without BACKOFF_INTERVAL: Kubeless had none, which made a failing function spin
-CALL_TIMEOUT = 180.0  # a function's own default timeout (meta.DEFAULT_TIMEOUT); a function's spec says better
 
 
 def _flag(environ, name: str) -> bool:

@@ -205,3 +205,9 @@ def test_an_upgrade_keeps_the_admins_settings_and_takes_the_new_versions():
     assert data["install-env"] == '{"PIP_INDEX_URL": "http://mine"}' and data["my-own-key"] == "x"
     assert data["provision-image"] == "p:2" and data["runtime-images"] == fresh["runtime-images"]
     assert config.upgraded(None, fresh) == fresh
+
+
+@pytest.mark.parametrize("timeout, seconds", [("30", 30), (45, 45), (None, 180), ("", 180), ("0", 180),
+                                              ("1.5", 180)])
+def test_a_functions_timeout_is_its_whole_seconds_or_the_default(timeout, seconds):
+    assert meta.timeout_seconds({"spec": {"timeout": timeout}}) == seconds

@@ -50,15 +50,10 @@ esac
 """
 
 
-def timeout_seconds(function: dict) -> int:
-    value = str((function.get("spec") or {}).get("timeout") or meta.DEFAULT_TIMEOUT)
-    return int(value) if value.isdigit() and int(value) > 0 else int(meta.DEFAULT_TIMEOUT)
-
-
 def call_env(trigger: dict, function: dict, port: int) -> list[dict]:
     metadata = function["metadata"]
     env = [{"name": "URL", "value": f"http://{metadata['name']}.{metadata['namespace']}.svc:{port}/"},
-           {"name": "TIMEOUT", "value": str(timeout_seconds(function))},
+           {"name": "TIMEOUT", "value": str(meta.timeout_seconds(function))},
            {"name": "EVENT_NAMESPACE", "value": contract.EVENT_NAMESPACE_CRON},
            {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
     payload = trigger["spec"].get("payload")
@@ -77,7 +72,7 @@ def cron_job(trigger: dict, function: dict, port: int, provision_image: str, pul
         raise Unready(conditions.REASON_INVALID_SPEC, f"metadata.name: {name!r} is longer than "
                       f"{schema.CRON_JOB_TRIGGER_NAME_MAX} characters, the limit of a CronJob's name; use a shorter "
                       "trigger name")
-    timeout = timeout_seconds(function)
+    timeout = meta.timeout_seconds(function)
     call_labels = {LABEL_TRIGGER: name}
     container = hardened({"name": "trigger", "image": provision_image, "command": ["/bin/sh", "-c", CALL_SCRIPT],
                           "env": call_env(trigger, function, port), "resources": CALL_RESOURCES})
