@@ -15,9 +15,9 @@ import time
 from kubeless_api import conditions, meta, resources, schema
 from kubeless_consumers import fleet as fleets
 from kubeless_consumers.settings import Settings
-from kubeless_consumers.status import Problem, baseline, event_status, only_counts_differ
+from kubeless_consumers.status import baseline, event_status, only_counts_differ
 from kubeless_controller.client import ApiError
-from kubeless_controller.runner import Runner, Watch
+from kubeless_controller.runner import Problem, Runner, Watch
 from kubeless_controller.triggers.base import (TriggerReconciler, named_function_key,
                                                service_port)
 

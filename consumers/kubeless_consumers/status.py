@@ -5,21 +5,15 @@ a restarted consumer process goes on counting instead of starting over from zero
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from kubeless_api import conditions, meta
 from kubeless_consumers.delivery import Stats
+from kubeless_controller.runner import Problem
 from kubeless_controller.triggers.base import trigger_status
 
 COUNTS = ("delivered", "retried", "deadLettered")
 STATS_FIELDS = {"delivered": "delivered", "retried": "retried", "deadLettered": "dead_lettered"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    reason: str
-    message: str
 
 
 def baseline(trigger: dict) -> dict[str, int]:

@@ -12,6 +12,7 @@ from kubeless_consumers import fleet as fleets
 from kubeless_consumers import status
 from kubeless_consumers.delivery import Stats
 from kubeless_consumers.settings import Settings
+from kubeless_controller.runner import Problem
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -153,7 +154,7 @@ def test_status_reasons():
     assert "NoBrokersAvailable" in conditions.get_condition(broken, "Ready")["message"]
     starting = status.event_status(trigger(), "orders", ["a"], {"a": Stats()}, set(), status.baseline(trigger()), NOW)
     assert ready(starting) == ("False", "ConsumerStarting")
-    problem = status.Problem("SecretNotFound", "secret aws does not exist")
+    problem = Problem("SecretNotFound", "secret aws does not exist")
     assert ready(status.event_status(trigger(), "s", [], {}, set(), {}, NOW, problem)) == ("False", "SecretNotFound")
 
 
