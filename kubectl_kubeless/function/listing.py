@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from kubeless_api import meta, resources
 from kubectl_kubeless import completion, flags, objects, printers, readiness
 from kubectl_kubeless.command import Factory, add_command
-from kubectl_kubeless.errors import UserError
 from kubectl_kubeless.function.spec import KIND
 from kubectl_kubeless.kube import ApiError
 
@@ -121,7 +120,7 @@ def ls(args: argparse.Namespace, factory: Factory) -> int:
                        get_deployment(factory, f), wide=wide) for f in functions]
         factory.write(printers.table(ls_headers(wide), rows))
     if missing:
-        raise UserError("; ".join(f"function \"{n}\" not found in namespace \"{namespace}\"" for n in missing))
+        raise objects.missing_error(KIND, missing, namespace)
     return 0
 
 
