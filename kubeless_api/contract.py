@@ -51,6 +51,7 @@ EVENT_NAMESPACE_CLI = "cli.kubeless.io"
 EVENT_NAMESPACE_CRON = "cronjobtrigger.kubeless.io"
 EVENT_NAMESPACE_KAFKA = "kafkatriggers.kubeless.io"
 EVENT_NAMESPACE_NATS = "natstriggers.kubeless.io"
+EVENT_NAMESPACE_KINESIS = "kinesistriggers.kubeless.io"
 
 PATH_HEALTH = "/healthz"
 PATH_METRICS = "/metrics"

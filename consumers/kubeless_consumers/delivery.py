@@ -14,6 +14,7 @@ Two kinds of failure, counted differently:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from kubeless_api import meta
+from kubeless_api import contract, meta
 
 # A proxy in front of the function (an ingress, a mesh) answers these when the Service has no ready endpoint.
 UNREACHABLE_STATUSES = frozenset({502, 503})
-EVENT_NAMESPACES = {"kafka": "kafkatriggers.kubeless.io", "nats": "natstriggers.kubeless.io",
-                    "kinesis": "kinesistriggers.kubeless.io"}
+EVENT_NAMESPACES = {"kafka": contract.EVENT_NAMESPACE_KAFKA, "nats": contract.EVENT_NAMESPACE_NATS,
+                    "kinesis": contract.EVENT_NAMESPACE_KINESIS}
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
@@ -68,6 +69,7 @@ def content_type(body: bytes) -> str:
         return FORM
 
 
+@functools.cache  # the version is a file's read: once, not once per message
 def user_agent(kind: str) -> str:
     return f"kubeless-{kind}-trigger-controller/{meta.project_version()}"
 
@@ -75,8 +77,9 @@ def user_agent(kind: str) -> str:
 def headers(kind: str, body: bytes, topic: str | None) -> dict[str, str]:
     """The headers of one call. Each call (a retry too) gets its own event-id and event-time, as in Kubeless."""
     kind_of_body = content_type(body)
-    result = {"event-id": event_id(), "event-time": event_time(), "event-namespace": EVENT_NAMESPACES[kind],
-              "event-type": kind_of_body, "Content-Type": kind_of_body, "User-Agent": user_agent(kind)}
+    result = {contract.HEADER_EVENT_ID: event_id(), contract.HEADER_EVENT_TIME: event_time(),
+              contract.HEADER_EVENT_NAMESPACE: EVENT_NAMESPACES[kind], contract.HEADER_EVENT_TYPE: kind_of_body,
+              "Content-Type": kind_of_body, "User-Agent": user_agent(kind)}
     if topic is not None:  # NATS's calls carry none, as in Kubeless
         result["event-topic"] = topic
     return result
