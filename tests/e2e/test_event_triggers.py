@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Cluster
+from kubectl_kubeless.wire import nats
 from support import wait_until
 
 # Prints one line per call that the test greps: the message and the headers the consumer sent.
@@ -281,11 +282,26 @@ def recorder(consumers: Cluster):
     server.server_close()
 
 
-def test_no_kafka_message_is_lost_through_a_redeploy_a_killed_consumer_and_a_broker_restart(
-        consumers: Cluster, namespace: str, tmp_path: Path, recorder):
+def restart_broker(cluster: Cluster, selector: str, container: str) -> None:
+    """The broker's main process ends (SIGTERM to PID 1); the kubelet restarts its container in the same pod, whose
+    emptyDir keeps the log or the stream."""
+    pod = cluster.kubectl("get", "pod", "-n", "kubeless", "-l", selector, "-o",
+                          "jsonpath={.items[0].metadata.name}").stdout.strip()
+    cluster.kubectl("exec", "-n", "kubeless", pod, "-c", container, "--", "kill", "1")
+    wait_until("the broker back", lambda: cluster.kubectl(
+        "get", "pod", pod, "-n", "kubeless", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"
+    ).stdout not in ("", "0") and cluster.kubectl(
+        "wait", "--for=condition=Ready", f"pod/{pod}", "-n", "kubeless", "--timeout=5s", check=False,
+        timeout=15).returncode == 0, timeout=180, interval=2)
+
+
+@pytest.mark.parametrize("broker", ["kafka", "jetstream"])
+def test_no_message_is_lost_through_a_redeploy_a_killed_consumer_and_a_broker_restart(
+        consumers: Cluster, namespace: str, tmp_path: Path, recorder, broker: str):
     """1,000 messages: the consumer is SIGKILLed while it delivers the first half, the function is deleted before
     the second half is published, the broker restarts, and the function is deployed again: every message arrives at
-    least once. Duplicates are allowed (and reported): offsets are committed after delivery, not before."""
+    least once. Duplicates are allowed (and reported): offsets are committed, and JetStream messages acknowledged,
+    after delivery, not before."""
     url, received = recorder
     topic = f"loss-{uuid.uuid4().hex[:6]}"
 
@@ -296,30 +312,37 @@ def test_no_kafka_message_is_lost_through_a_redeploy_a_killed_consumer_and_a_bro
                  str(source), "--handler", "sink.handler", "--label", "app=sink", "--env", f"RECORDER={url}",
                  "--wait")
 
-    def publish(ids: range) -> None:  # one message per line, as Kafka's console producer reads them
-        kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data",
-                 "\n".join(f"m{n}" for n in ids))
-
     deploy_sink()
-    kubeless(consumers, namespace, "topic", "create", topic)
-    kubeless(consumers, namespace, "trigger", "kafka", "create", "loss", "--trigger-topic", topic,
-             "--function-selector", "app=sink")
-    ready(consumers, namespace, "kafkatrigger", "loss")
+    if broker == "kafka":
+        def publish(ids: range) -> None:  # one message per line, as Kafka's console producer reads them
+            kubeless(consumers, namespace, "topic", "publish", "--topic", topic, "--data",
+                     "\n".join(f"m{n}" for n in ids))
+
+        kubeless(consumers, namespace, "topic", "create", topic)
+        kubeless(consumers, namespace, "trigger", "kafka", "create", "loss", "--trigger-topic", topic,
+                 "--function-selector", "app=sink")
+        kind, consumer, broker_pod = "kafkatrigger", "kafka-trigger-controller", ("kubeless=kafka", "broker")
+    else:
+        server = nats.parse_url(from_this_machine(consumers, NATS_URL))
+
+        def publish(ids: range) -> None:  # each stored by the stream (its ack) before the next
+            for n in ids:
+                nats.publish(server, topic, f"m{n}".encode(), timeout=10, wants_ack=True)
+
+        kubeless(consumers, namespace, "trigger", "nats", "create", "loss", "--trigger-topic", topic,
+                 "--function-selector", "app=sink", "--stream", f"LOSS{uuid.uuid4().hex[:6].upper()}")
+        kind, consumer, broker_pod = "natstrigger", "nats-trigger-controller", ("kubeless=nats", "nats")
+    ready(consumers, namespace, kind, "loss")
     publish(range(500))
     wait_until("the first deliveries", lambda: len(set(received)) >= 50, timeout=120)
-    consumers.kubectl("delete", "pod", "-n", "kubeless", "-l", "kubeless=kafka-trigger-controller",
-                      "--grace-period=0", "--force")
+    consumers.kubectl("delete", "pod", "-n", "kubeless", "-l", f"kubeless={consumer}", "--grace-period=0",
+                      "--force")
     wait_until("the first half", lambda: len(set(received)) >= 500, timeout=180)
     kubeless(consumers, namespace, "function", "delete", "sink")
     publish(range(500, 1000))
-    consumers.kubectl("exec", "-n", "kubeless", "kafka-0", "-c", "broker", "--", "kill", "1")
-    wait_until("the broker back", lambda: consumers.kubectl(
-        "get", "pod", "kafka-0", "-n", "kubeless", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"
-    ).stdout not in ("", "0") and consumers.kubectl(
-        "wait", "--for=condition=Ready", "pod/kafka-0", "-n", "kubeless", "--timeout=5s", check=False,
-        timeout=15).returncode == 0, timeout=180, interval=2)
+    restart_broker(consumers, *broker_pod)
     deploy_sink()
     wait_until("every message", lambda: len(set(received)) >= 1000, timeout=300, interval=2)
     assert set(received) == {f"m{n}" for n in range(1000)}
     duplicates = len(received) - len(set(received))
-    print(f"1000 messages delivered, {duplicates} more than once")
+    print(f"{broker}: 1000 messages delivered, {duplicates} more than once")
